@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install Debian's Chromium for the privacy-report browser test (tests/test_privacy_report.py).
+#
+# Why a script: the test must run in CI (CI=true), where nothing installed by hand survives a new
+# machine. Chromium comes from Debian's own packages (the only browser source reachable here);
+# no downloaded browser builds. Idempotent: does nothing when chromium is already on PATH.
+set -euo pipefail
+
+if command -v chromium >/dev/null 2>&1; then
+    echo "chromium already installed: $(chromium --version 2>/dev/null || echo unknown version)"
+    exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+    SUDO="sudo"
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core >/dev/null
+echo "installed: $(chromium --version 2>/dev/null || echo chromium)"

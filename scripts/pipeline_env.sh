@@ -1,0 +1,18 @@
+# Environment shared by `make run`, the integration tests and operators' shells:
+#   source scripts/pipeline_env.sh
+# Project-local Airflow (SQLite metadata), data under data/ unless PIPELINE_DATA_DIR says otherwise.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+export PIPELINE_DATA_DIR="${PIPELINE_DATA_DIR:-$ROOT/data}"
+export AIRFLOW_HOME="${AIRFLOW_HOME:-$ROOT/airflow_home}"
+export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
+export AIRFLOW__CORE__LOAD_EXAMPLES=False
+export AIRFLOW__CORE__PARALLELISM=2
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$AIRFLOW_HOME/airflow.db"
+export AIRFLOW__LOGGING__BASE_LOG_FOLDER="$PIPELINE_DATA_DIR/logs/airflow"
+export AIRFLOW__OPENLINEAGE__DISABLED=True
+export DBT_SEND_ANONYMOUS_USAGE_STATS=False
+export DO_NOT_TRACK=1
+if [ -z "${PIPELINE_MASTER_KEY:-}" ] && [ -z "${PIPELINE_MASTER_KEY_FILE:-}" ]; then
+  export PIPELINE_MASTER_KEY_FILE="$ROOT/.secrets/master.key"
+fi

@@ -1,0 +1,296 @@
+"""Load and check the column classification (`config/classification.yml`).
+
+The classification is the one source of truth for every source column; this module turns the
+YAML into typed objects and refuses a file that is inconsistent, so that a mistake in it stops the
+pipeline instead of silently letting a column through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CLASSIFICATION_PATH = PROJECT_ROOT / "config" / "classification.yml"
+
+CLASSES = frozenset({"direct_identifier", "quasi_identifier", "sensitive", "non_personal"})
+TYPES = frozenset({"string", "date", "decimal", "integer", "boolean"})
+MART_CLASSES = frozenset(
+    {"pseudonym", "generalised", "dimension", "period", "measure", "count", "metadata"}
+)
+VERBS = frozenset({"hash", "keep", "generalise"})
+
+
+class ClassificationError(ValueError):
+    """The classification file is inconsistent; the message names the entry to fix."""
+
+
+@dataclass(frozen=True)
+class Treatment:
+    """What one purpose receives of one source field."""
+
+    purpose: str
+    verb: str  # hash | keep | generalise
+    output: str
+    rule: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    cls: str
+    category: str
+    type: str
+    identifier: str | None
+    required: bool
+    on_invalid: str  # quarantine | null
+    checks: tuple[Any, ...]
+    treatments: tuple[Treatment, ...]
+
+    def treatment_for(self, purpose: str) -> Treatment | None:
+        return next((t for t in self.treatments if t.purpose == purpose), None)
+
+
+@dataclass(frozen=True)
+class Composite:
+    """An identifier made of several fields (the person: surname, first name, date of birth)."""
+
+    name: str
+    identifier: str
+    sources: tuple[str, ...]
+    cls: str
+    category: str
+    treatments: tuple[Treatment, ...]
+
+    def treatment_for(self, purpose: str) -> Treatment | None:
+        return next((t for t in self.treatments if t.purpose == purpose), None)
+
+
+@dataclass(frozen=True)
+class Entity:
+    system: str
+    name: str
+    description: str
+    key: tuple[str, ...]
+    columns: tuple[Column, ...]
+    composites: tuple[Composite, ...]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def purposes(self) -> list[str]:
+        """Purposes that receive at least one field of this entity, in a stable order."""
+        seen: list[str] = []
+        for item in (*self.columns, *self.composites):
+            for t in item.treatments:
+                if t.purpose not in seen:
+                    seen.append(t.purpose)
+        return sorted(seen)
+
+    def table_name(self, purpose: str) -> str:
+        return f"pseudo_{purpose}.{self.system}__{self.name}"
+
+
+@dataclass(frozen=True)
+class MartColumn:
+    name: str
+    cls: str
+    data_type: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Mart:
+    name: str  # schema.table
+    purpose: str
+    grain: str
+    aggregated: bool
+    count_column: str | None
+    extract: bool
+    retention: str
+    columns: tuple[MartColumn, ...]
+
+    @property
+    def schema(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def table(self) -> str:
+        return self.name.split(".", 1)[1]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+@dataclass(frozen=True)
+class Classification:
+    version: int
+    purposes: dict[str, dict[str, Any]]
+    retention: dict[str, Any]
+    entities: tuple[Entity, ...]
+    marts: tuple[Mart, ...]
+
+    def entity(self, system: str, name: str) -> Entity:
+        for e in self.entities:
+            if e.system == system and e.name == name:
+                return e
+        raise KeyError(f"{system}/{name}")
+
+    def entities_of(self, system: str) -> list[Entity]:
+        return [e for e in self.entities if e.system == system]
+
+    @property
+    def systems(self) -> list[str]:
+        return sorted({e.system for e in self.entities})
+
+    def mart(self, name: str) -> Mart:
+        for m in self.marts:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+
+def _treatments(where: str, raw: Any, purposes: dict[str, Any]) -> tuple[Treatment, ...]:
+    if raw == "drop":
+        return ()
+    if not isinstance(raw, dict) or not raw:
+        raise ClassificationError(f"{where}: treatment must be 'drop' or a mapping of purposes")
+    out = []
+    for purpose, spec in raw.items():
+        if purpose not in purposes:
+            raise ClassificationError(f"{where}: unknown purpose {purpose!r}")
+        if not isinstance(spec, dict):
+            raise ClassificationError(f"{where}.{purpose}: treatment must be a mapping")
+        verbs = VERBS & spec.keys()
+        if len(verbs) != 1:
+            raise ClassificationError(f"{where}.{purpose}: exactly one of hash/keep/generalise")
+        verb = verbs.pop()
+        if verb == "generalise":
+            if "as" not in spec:
+                raise ClassificationError(f"{where}.{purpose}: generalise needs 'as'")
+            params = {k: v for k, v in spec.items() if k not in ("generalise", "as")}
+            out.append(Treatment(purpose, verb, spec["as"], spec["generalise"], params))
+        else:
+            out.append(Treatment(purpose, verb, spec[verb]))
+    return tuple(out)
+
+
+def parse(doc: dict[str, Any]) -> Classification:
+    """Build a :class:`Classification` from the YAML document, checking it as it goes."""
+    purposes = doc["purposes"]
+    entities = []
+    for system, ents in doc["sources"].items():
+        for name, spec in ents.items():
+            where = f"sources.{system}.{name}"
+            cols = []
+            for cname, c in spec["columns"].items():
+                cw = f"{where}.columns.{cname}"
+                if c.get("class") not in CLASSES:
+                    raise ClassificationError(f"{cw}: class must be one of {sorted(CLASSES)}")
+                if c.get("type") not in TYPES:
+                    raise ClassificationError(f"{cw}: type must be one of {sorted(TYPES)}")
+                if "treatment" not in c:
+                    raise ClassificationError(f"{cw}: every column states its treatment")
+                on_invalid = str(c.get("on_invalid", "null"))
+                if on_invalid not in ("quarantine", "null"):
+                    raise ClassificationError(f"{cw}: on_invalid must be quarantine or null")
+                treatments = _treatments(cw, c["treatment"], purposes)
+                if c["class"] == "direct_identifier" and any(
+                    t.verb != "hash" for t in treatments
+                ):
+                    raise ClassificationError(f"{cw}: a direct identifier is hashed or dropped")
+                if c["class"] == "sensitive" and treatments:
+                    raise ClassificationError(f"{cw}: sensitive fields never pass")
+                cols.append(
+                    Column(
+                        name=cname,
+                        cls=c["class"],
+                        category=c.get("category", ""),
+                        type=c["type"],
+                        identifier=c.get("identifier"),
+                        required=bool(c.get("required", False)),
+                        on_invalid=on_invalid,
+                        checks=tuple(c.get("checks", ())),
+                        treatments=treatments,
+                    )
+                )
+            comps = []
+            for comp_name, cs in (spec.get("composites") or {}).items():
+                cw = f"{where}.composites.{comp_name}"
+                missing = [s for s in cs["from"] if s not in {c.name for c in cols}]
+                if missing:
+                    raise ClassificationError(f"{cw}: unknown source columns {missing}")
+                comps.append(
+                    Composite(
+                        name=comp_name,
+                        identifier=cs["identifier"],
+                        sources=tuple(cs["from"]),
+                        cls=cs.get("class", "direct_identifier"),
+                        category=cs.get("category", ""),
+                        treatments=_treatments(cw, cs["treatment"], purposes),
+                    )
+                )
+            key = tuple(spec["key"])
+            entity = Entity(system, name, spec.get("description", ""), key, tuple(cols),
+                            tuple(comps))
+            for k in key:
+                if k not in entity.column_names:
+                    raise ClassificationError(f"{where}: key column {k!r} is not a column")
+            for purpose in entity.purposes():
+                outs = [
+                    t.output
+                    for item in (*entity.columns, *entity.composites)
+                    if (t := item.treatment_for(purpose))
+                ]
+                dupes = sorted({o for o in outs if outs.count(o) > 1})
+                if dupes:
+                    raise ClassificationError(f"{where}: {purpose} outputs repeat {dupes}")
+            entities.append(entity)
+    marts = []
+    for mname, ms in (doc.get("marts") or {}).items():
+        if ms["purpose"] not in purposes:
+            raise ClassificationError(f"marts.{mname}: unknown purpose")
+        mcols = []
+        for cname, c in ms["columns"].items():
+            if c.get("class") not in MART_CLASSES:
+                raise ClassificationError(f"marts.{mname}.{cname}: class not in {MART_CLASSES}")
+            mcols.append(MartColumn(cname, c["class"], c["data_type"], c["description"]))
+        marts.append(
+            Mart(
+                name=mname,
+                purpose=ms["purpose"],
+                grain=ms["grain"],
+                aggregated=bool(ms.get("aggregated", False)),
+                count_column=ms.get("count_column"),
+                extract=bool(ms.get("extract", False)),
+                retention=ms.get("retention", ""),
+                columns=tuple(mcols),
+            )
+        )
+    return Classification(
+        version=int(doc["version"]),
+        purposes=purposes,
+        retention=doc.get("retention", {}),
+        entities=tuple(entities),
+        marts=tuple(marts),
+    )
+
+
+@cache
+def load(path: Path = CLASSIFICATION_PATH) -> Classification:
+    """Read and check the classification file (cached: it does not change during a run)."""
+    with open(path, encoding="utf-8") as fh:
+        return parse(yaml.safe_load(fh))

@@ -1,0 +1,61 @@
+"""Where the pipeline keeps its files, from the environment with project-local defaults.
+
+One place for paths so that the DAGs, the command line and the tests agree; tests point
+PIPELINE_DATA_DIR at a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from transforms.classification import PROJECT_ROOT
+
+
+@dataclass(frozen=True)
+class Paths:
+    data: Path
+
+    @property
+    def landing(self) -> Path:
+        return self.data / "landing"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.data / "quarantine"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.data / "warehouse.duckdb"
+
+    @property
+    def published(self) -> Path:
+        return self.data / "published"
+
+    @property
+    def gx(self) -> Path:
+        return self.data / "gx"
+
+    @property
+    def logs(self) -> Path:
+        return self.data / "logs"
+
+    @property
+    def run_summary(self) -> Path:
+        return self.data / "run-summary.json"
+
+
+def paths() -> Paths:
+    return Paths(Path(os.environ.get("PIPELINE_DATA_DIR", PROJECT_ROOT / "data")).resolve())
+
+
+def as_of_override() -> date | None:
+    """PIPELINE_AS_OF (YYYY-MM-DD) fixes the run's as-of date; default: latest delivery."""
+    value = os.environ.get("PIPELINE_AS_OF")
+    return date.fromisoformat(value) if value else None
+
+
+def min_cell_size() -> int:
+    return int(os.environ.get("PIPELINE_MIN_CELL_SIZE", "10"))
