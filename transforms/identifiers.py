@@ -161,14 +161,10 @@ def iban_mod97_ok(iban: pl.Expr) -> pl.Expr:
     remainder = pl.lit(0, dtype=pl.Int64)
     chunk = 7  # 96 * 10^7 + 9_999_999 stays far inside Int64
     for start in range(0, 70, chunk):
+        # an empty slice has width 0: remainder * 10^0 + 0 leaves the remainder unchanged
         part = digits.str.slice(start, chunk)
-        width = part.str.len_chars()
-        value = part.cast(pl.Int64, strict=False)
-        remainder = (
-            pl.when(width > 0)
-            .then((remainder * pl.lit(10, dtype=pl.Int64).pow(width) + value) % 97)
-            .otherwise(remainder)
-        )
+        scale = pl.lit(10, dtype=pl.Int64).pow(part.str.len_chars().cast(pl.Int64))
+        remainder = (remainder * scale + part.cast(pl.Int64, strict=False).fill_null(0)) % 97
     return remainder == 1
 
 
