@@ -16,16 +16,26 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from transforms.classification import Classification
 from transforms.classification import load as load_classification
 from transforms.keys import DomainKeys
-from transforms.load import EntityLoad, load_delivery, loaded_checksums
+from transforms.load import DeliveryWriter, EntityAudit, loaded_checksums
 from transforms.minimise import minimise
-from transforms.validation import DeliveryRefused, read_raw, validate
+from transforms.validation import (
+    ROW_INDEX,
+    DeliveryRefused,
+    duplicate_flags,
+    scan_raw,
+    validate,
+)
 
 log = logging.getLogger(__name__)
 MANIFEST = "_manifest.json"
+BATCH_ROWS = 250_000  # bounded memory: see bench/pseudonymise.py
 
 
 @dataclass(frozen=True)
@@ -99,49 +109,115 @@ def read_manifest(delivery: Delivery, classification: Classification) -> dict[st
     return files
 
 
-def prepare_delivery(
+def _quarantine_writer(path: Path, schema: pa.Schema) -> pq.ParquetWriter:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return pq.ParquetWriter(path, schema)
+
+
+def ingest_entity_file(
+    writer: DeliveryWriter,
+    delivery: Delivery,
+    name: str,
+    meta: dict,
+    classification: Classification,
+    keys: DomainKeys,
+    quarantine_root: Path,
+    batch_rows: int = BATCH_ROWS,
+) -> tuple[EntityAudit, Path | None]:
+    """Stream one delivery file through validation, quarantine and minimisation into `writer`.
+
+    Two passes over the file: the first holds only keys and row hashes to find duplicates across
+    the whole file; the second works in bounded batches, so memory does not grow with the file.
+    The quarantine goes to a temporary Parquet file, returned for the caller to keep on commit.
+    """
+    entity = classification.entity(delivery.system, name.removesuffix(".csv"))
+    path = delivery.path / name
+    lf = scan_raw(path, entity)
+    flags = duplicate_flags(lf, entity)
+    audit = EntityAudit(delivery.system, entity.name, delivery.delivery_date, meta["sha256"],
+                        keys.key_version)
+    qpath = (quarantine_root / delivery.system / delivery.delivery_date.isoformat()
+             / f"{entity.name}.parquet.tmp")
+    qwriter: pq.ParquetWriter | None = None
+    purposes = entity.purposes()
+    try:
+        for batch in _batches(lf, entity, batch_rows):
+            lo, hi = batch[ROW_INDEX].min(), batch[ROW_INDEX].max()
+            batch_flags = flags.filter(pl.col(ROW_INDEX).is_between(lo, hi))
+            result = validate(batch, entity, delivery.delivery_date, batch_flags)
+            audit.rows_read += result.rows_read
+            audit.rows_quarantined += result.quarantine.height
+            audit.reason_counts.update(result.reason_counts)
+            audit.nullified_counts.update(result.nullified_counts)
+            if result.quarantine.height:
+                table = result.quarantine.to_arrow()
+                if qwriter is None:
+                    qwriter = _quarantine_writer(qpath, table.schema)
+                qwriter.write_table(table.cast(qwriter.schema))
+            for purpose in purposes:
+                frame = minimise(result.clean, entity, purpose, keys, delivery.delivery_date)
+                writer.append(entity.table_name(purpose), frame)
+    finally:
+        if qwriter is not None:
+            qwriter.close()
+    if audit.rows_read != int(meta["rows"]):
+        raise DeliveryRefused(
+            f"{delivery.label}: {name} has {audit.rows_read} rows, its manifest says {meta['rows']}"
+        )
+    return audit, (qpath if qwriter is not None else None)
+
+
+def _batches(lf: pl.LazyFrame, entity, batch_rows: int):
+    """Bounded batches of the raw file; a parser error becomes a refusal without data values."""
+    try:
+        yield from lf.collect_batches(chunk_size=batch_rows)
+    except pl.exceptions.PolarsError as exc:
+        raise DeliveryRefused(
+            f"{entity.system}/{entity.name}: the file is not well-formed CSV "
+            f"({type(exc).__name__}; e.g. a row with more fields than the header)"
+        ) from None
+
+
+def ingest_delivery(
+    con: duckdb.DuckDBPyConnection,
     delivery: Delivery,
     classification: Classification,
     keys: DomainKeys,
     quarantine_root: Path,
-) -> list[EntityLoad]:
-    """Validate and minimise every file of a delivery; write its quarantine; load nothing yet."""
+    batch_rows: int = BATCH_ROWS,
+) -> DeliveryReport:
+    """Load one delivery, all files or none; keep its quarantine only when the load commits."""
     files = read_manifest(delivery, classification)
-    loads = []
-    for name, meta in sorted(files.items()):
-        entity = classification.entity(delivery.system, name.removesuffix(".csv"))
-        raw = read_raw(delivery.path / name, entity)
-        if raw.height != int(meta["rows"]):
-            raise DeliveryRefused(
-                f"{delivery.label}: {name} has {raw.height} rows, its manifest says {meta['rows']}"
-            )
-        result = validate(raw, entity, delivery.delivery_date)
-        qdir = quarantine_root / delivery.system / delivery.delivery_date.isoformat()
-        qfile = qdir / f"{entity.name}.parquet"
-        if result.quarantine.height:
-            qdir.mkdir(parents=True, exist_ok=True)
-            result.quarantine.write_parquet(qfile)
-        elif qfile.exists():
-            qfile.unlink()
-        frames = {
-            entity.table_name(p): minimise(result.clean, entity, p, keys, delivery.delivery_date)
-            for p in entity.purposes()
-        }
-        loads.append(
-            EntityLoad(
-                system=delivery.system,
-                entity=entity.name,
-                delivery_date=delivery.delivery_date,
-                file_sha256=meta["sha256"],
-                rows_read=result.rows_read,
-                rows_quarantined=result.quarantine.height,
-                frames=frames,
-                reason_counts=result.reason_counts,
-                nullified_counts=result.nullified_counts,
-                key_version=keys.key_version,
-            )
-        )
-    return loads
+    audits: list[EntityAudit] = []
+    quarantined: list[Path] = []
+    qdir = quarantine_root / delivery.system / delivery.delivery_date.isoformat()
+    try:
+        with DeliveryWriter(con, delivery.delivery_date, keys.key_version) as writer:
+            for name, meta in sorted(files.items()):
+                audit, qtmp = ingest_entity_file(writer, delivery, name, meta, classification,
+                                                 keys, quarantine_root, batch_rows)
+                writer.audit(audit)
+                audits.append(audit)
+                if qtmp is not None:
+                    quarantined.append(qtmp)
+    except BaseException:
+        for tmp in quarantined:
+            tmp.unlink(missing_ok=True)
+        raise
+    for old in qdir.glob("*.parquet"):
+        old.unlink()
+    for tmp in quarantined:
+        tmp.replace(tmp.with_suffix(""))
+    report = DeliveryReport(
+        delivery.label, "loaded",
+        rows_read=sum(a.rows_read for a in audits),
+        rows_quarantined=sum(a.rows_quarantined for a in audits),
+        rows_loaded=sum(a.rows_loaded for a in audits),
+    )
+    for a in audits:
+        report.reasons.update({f"{a.entity}:{r}": c for r, c in a.reason_counts.items()})
+        report.nullified.update({f"{a.entity}:{c}": n for c, n in a.nullified_counts.items()})
+    return report
 
 
 def ingest(
@@ -152,6 +228,7 @@ def ingest(
     *,
     systems: list[str] | None = None,
     classification: Classification | None = None,
+    batch_rows: int = BATCH_ROWS,
 ) -> list[DeliveryReport]:
     """Load every complete delivery not yet loaded (or changed since), oldest first.
 
@@ -180,20 +257,8 @@ def ingest(
             ):
                 reports.append(DeliveryReport(delivery.label, "already_loaded"))
                 continue
-            loads = prepare_delivery(delivery, classification, keys, quarantine_root)
-            load_delivery(con, loads)
-            report = DeliveryReport(
-                delivery.label,
-                "loaded",
-                rows_read=sum(x.rows_read for x in loads),
-                rows_quarantined=sum(x.rows_quarantined for x in loads),
-                rows_loaded=sum(x.rows_loaded for x in loads),
-            )
-            for x in loads:
-                for r, c in x.reason_counts.items():
-                    report.reasons[f"{x.entity}:{r}"] = c
-                for col, c in x.nullified_counts.items():
-                    report.nullified[f"{x.entity}:{col}"] = c
+            report = ingest_delivery(con, delivery, classification, keys, quarantine_root,
+                                     batch_rows)
             log.info(
                 "%s: read %d, quarantined %d, loaded %d (key version %s)",
                 delivery.label, report.rows_read, report.rows_quarantined, report.rows_loaded,

@@ -7,8 +7,8 @@ snapshots; dbt staging picks the latest delivery per business key.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import date
 
 import duckdb
@@ -33,20 +33,19 @@ class KeyVersionMismatch(RuntimeError):
     """The warehouse holds pseudonyms made with another master-key version."""
 
 
-@dataclass(frozen=True)
-class EntityLoad:
-    """Everything one entity of one delivery puts into the warehouse."""
+@dataclass
+class EntityAudit:
+    """What one entity of one delivery did: counts only, for the audit tables."""
 
     system: str
     entity: str
     delivery_date: date
     file_sha256: str
-    rows_read: int
-    rows_quarantined: int
-    frames: dict[str, pl.DataFrame]  # table name -> minimised frame
-    reason_counts: dict[str, int]
-    nullified_counts: dict[str, int]
     key_version: str
+    rows_read: int = 0
+    rows_quarantined: int = 0
+    reason_counts: Counter = field(default_factory=Counter)
+    nullified_counts: Counter = field(default_factory=Counter)
 
     @property
     def rows_loaded(self) -> int:
@@ -81,17 +80,42 @@ def _check_key_version(con: duckdb.DuckDBPyConnection, table: str, version: str,
         )
 
 
-def _write_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame,
-                 delivery_date: date, key_version: str) -> None:
-    schema, name = table.split(".", 1)
-    con.execute(f"create schema if not exists {schema}")
-    arrow = frame.to_arrow()
-    con.register("_incoming", arrow)
-    try:
-        if not _table_exists(con, schema, name):
-            con.execute(f"create table {table} as select * from _incoming limit 0")
+class DeliveryWriter:
+    """Writes one delivery into the warehouse inside a single transaction (all or nothing).
+
+    Use as a context manager: tables are prepared (created, checked against the classification's
+    outputs and the key version, emptied of this delivery's earlier rows) on first use, batches
+    are appended, and the transaction commits only when the block ends without an exception.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, delivery_date: date, key_version: str):
+        self.con = con
+        self.delivery_date = delivery_date
+        self.key_version = key_version
+        self._prepared: set[str] = set()
+
+    def __enter__(self) -> DeliveryWriter:
+        ensure_audit(self.con)
+        self.con.execute("begin transaction")
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.con.execute("commit")
         else:
-            existing = [r[0] for r in con.execute(
+            self.con.execute("rollback")
+
+    def _prepare(self, table: str, frame: pl.DataFrame) -> None:
+        schema, name = table.split(".", 1)
+        self.con.execute(f"create schema if not exists {schema}")
+        if not _table_exists(self.con, schema, name):
+            self.con.register("_incoming", frame.head(0).to_arrow())
+            try:
+                self.con.execute(f"create table {table} as select * from _incoming")
+            finally:
+                self.con.unregister("_incoming")
+        else:
+            existing = [r[0] for r in self.con.execute(
                 "select column_name from information_schema.columns "
                 "where table_schema = ? and table_name = ? order by ordinal_position",
                 [schema, name]).fetchall()]
@@ -100,40 +124,38 @@ def _write_frame(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame
                     f"{table}: its columns differ from the classification's outputs; the "
                     "classification changed: rebuild the warehouse (make clean-warehouse)"
                 )
-            _check_key_version(con, table, key_version, delivery_date)
-        con.execute(f"delete from {table} where {DELIVERY_COLUMN} = ?", [delivery_date])
-        con.execute(f"insert into {table} select * from _incoming")
-    finally:
-        con.unregister("_incoming")
+            _check_key_version(self.con, table, self.key_version, self.delivery_date)
+        self.con.execute(f"delete from {table} where {DELIVERY_COLUMN} = ?",
+                         [self.delivery_date])
+        self._prepared.add(table)
 
+    def append(self, table: str, frame: pl.DataFrame) -> None:
+        if table not in self._prepared:
+            self._prepare(table, frame)
+        if frame.height == 0:
+            return
+        self.con.register("_incoming", frame.to_arrow())
+        try:
+            self.con.execute(f"insert into {table} select * from _incoming")
+        finally:
+            self.con.unregister("_incoming")
 
-def load_delivery(con: duckdb.DuckDBPyConnection, loads: Iterable[EntityLoad]) -> None:
-    """Write every entity of one delivery in a single transaction (all or nothing)."""
-    ensure_audit(con)
-    con.execute("begin transaction")
-    try:
-        for load in loads:
-            for table, frame in load.frames.items():
-                _write_frame(con, table, frame, load.delivery_date, load.key_version)
-            where = "system = ? and entity = ? and delivery_date = ?"
-            params = [load.system, load.entity, load.delivery_date]
-            for audit_table in ("deliveries", "quarantine", "nullified"):
-                con.execute(f"delete from audit.{audit_table} where {where}", params)
-            con.execute(
-                "insert into audit.deliveries values (?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
-                [*params, load.file_sha256, load.rows_read, load.rows_quarantined,
-                 load.rows_loaded, load.key_version],
-            )
-            for reason, rows in sorted(load.reason_counts.items()):
-                con.execute("insert into audit.quarantine values (?, ?, ?, ?, ?)",
-                            [*params, reason, rows])
-            for column, rows in sorted(load.nullified_counts.items()):
-                con.execute("insert into audit.nullified values (?, ?, ?, ?, ?)",
-                            [*params, column, rows])
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+    def audit(self, entity: EntityAudit) -> None:
+        where = "system = ? and entity = ? and delivery_date = ?"
+        params = [entity.system, entity.entity, entity.delivery_date]
+        for audit_table in ("deliveries", "quarantine", "nullified"):
+            self.con.execute(f"delete from audit.{audit_table} where {where}", params)
+        self.con.execute(
+            "insert into audit.deliveries values (?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
+            [*params, entity.file_sha256, entity.rows_read, entity.rows_quarantined,
+             entity.rows_loaded, entity.key_version],
+        )
+        for reason, rows in sorted(entity.reason_counts.items()):
+            self.con.execute("insert into audit.quarantine values (?, ?, ?, ?, ?)",
+                             [*params, reason, rows])
+        for column, rows in sorted(entity.nullified_counts.items()):
+            self.con.execute("insert into audit.nullified values (?, ?, ?, ?, ?)",
+                             [*params, column, rows])
 
 
 def loaded_checksums(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str, date], str]:

@@ -19,6 +19,7 @@ from transforms.identifiers import blank_to_null, is_valid, normalise, normalise
 
 REPLACEMENT_CHAR = "\ufffd"
 MAX_FIELD_CHARS = 4096
+ROW_INDEX = "_row"
 _TRUE = ["true", "t", "1", "y", "yes"]
 _FALSE = ["false", "f", "0", "n", "no"]
 
@@ -36,8 +37,8 @@ class ValidationResult:
     nullified_counts: dict[str, int] = field(default_factory=dict)
 
 
-def read_raw(path: Path, entity: Entity) -> pl.DataFrame:
-    """Read a delivery CSV as strings, refusing a header that the classification does not know."""
+def check_header(path: Path, entity: Entity) -> None:
+    """Refuse a file whose header the classification does not know, before reading a row."""
     header = pl.read_csv(path, n_rows=0, infer_schema=False).columns
     unknown = [c for c in header if c not in entity.column_names]
     missing = [c for c in entity.column_names if c not in header]
@@ -48,9 +49,65 @@ def read_raw(path: Path, entity: Entity) -> pl.DataFrame:
         )
     if missing:
         raise DeliveryRefused(f"{entity.system}/{entity.name}: missing column(s) {missing}")
-    return pl.read_csv(
-        path, infer_schema=False, encoding="utf8-lossy", missing_utf8_is_empty_string=False
-    ).select(entity.column_names)
+
+
+def scan_raw(path: Path, entity: Entity) -> pl.LazyFrame:
+    """Lazy scan of a delivery CSV as strings, with a `_row` index (0-based data row)."""
+    check_header(path, entity)
+    return pl.scan_csv(
+        path, infer_schema=False, encoding="utf8-lossy",
+        row_index_name=ROW_INDEX,
+    ).select(ROW_INDEX, *entity.column_names)
+
+
+def read_raw(path: Path, entity: Entity) -> pl.DataFrame:
+    """The whole file at once (small files and tests); large files go through scan_raw."""
+    return collect_safely(scan_raw(path, entity), entity)
+
+
+def collect_safely(lf: pl.LazyFrame, entity: Entity) -> pl.DataFrame:
+    """Collect, turning a parser error into a refusal whose message carries no data value."""
+    try:
+        return lf.collect()
+    except pl.exceptions.PolarsError as exc:
+        raise DeliveryRefused(
+            f"{entity.system}/{entity.name}: the file is not well-formed CSV "
+            f"({type(exc).__name__}; e.g. a row with more fields than the header)"
+        ) from None
+
+
+def _key_exprs(entity: Entity) -> list[pl.Expr]:
+    out = []
+    for k in entity.key:
+        col = entity.column(k)
+        raw = blank_to_null(pl.col(k))
+        out.append((normalise(col.identifier, raw) if col.identifier else raw).alias(k))
+    return out
+
+
+def duplicate_flags(lf: pl.LazyFrame, entity: Entity) -> pl.DataFrame:
+    """Rows to quarantine for duplication, over the WHOLE file (`_row`, `reason`).
+
+    Exact repeats of an earlier row are `duplicate_row` (the first stays); distinct rows that
+    share a business key are all `duplicate_key`: which one is right cannot be told. Only the
+    key columns and a 64-bit row hash are held, so this pass stays small for large files.
+    """
+    slim = lf.select(
+        ROW_INDEX,
+        pl.struct(entity.column_names).hash(seed=0).alias("_h"),
+        *_key_exprs(entity),
+    )
+    first = pl.col("_h").is_first_distinct()
+    keyed = pl.all_horizontal([pl.col(k).is_not_null() for k in entity.key])
+    conflict = first & keyed & (
+        (first & keyed).cast(pl.Int32).sum().over([pl.col(k) for k in entity.key]) > 1
+    )
+    flagged = slim.with_columns(
+        pl.when(~first).then(pl.lit("duplicate_row"))
+        .when(conflict).then(pl.lit("duplicate_key"))
+        .alias("reason")
+    ).filter(pl.col("reason").is_not_null()).select(ROW_INDEX, "reason")
+    return collect_safely(flagged, entity)
 
 
 def _typed(col: Column) -> pl.Expr:
@@ -84,8 +141,20 @@ def _check(col: Column, check: object, delivery_date: date) -> tuple[str, pl.Exp
     raise ValueError(f"unknown check {check!r} on {col.name}")
 
 
-def validate(raw: pl.DataFrame, entity: Entity, delivery_date: date) -> ValidationResult:
-    """Type, normalise and check every row; split accepted rows from quarantined ones."""
+def validate(
+    raw: pl.DataFrame, entity: Entity, delivery_date: date, flags: pl.DataFrame | None = None
+) -> ValidationResult:
+    """Type, normalise and check every row; split accepted rows from quarantined ones.
+
+    `flags` are the whole-file duplicate flags (duplicate_flags); when absent, duplicates are
+    looked for within `raw` itself.
+    """
+    if ROW_INDEX not in raw.columns:
+        raw = raw.with_row_index(ROW_INDEX)
+    if flags is None:
+        flags = duplicate_flags(raw.lazy(), entity)
+    raw = raw.join(flags.rename({"reason": "_dup"}), on=ROW_INDEX, how="left",
+                   maintain_order="left")
     n = raw.height
     country = pl.col("country") if "country" in entity.column_names else None
     typed_exprs: list[pl.Expr] = []
@@ -100,7 +169,8 @@ def validate(raw: pl.DataFrame, entity: Entity, delivery_date: date) -> Validati
         [pl.col(c).str.contains(REPLACEMENT_CHAR, literal=True) for c in entity.column_names]
     )
     reason("invalid_utf8", any_replacement)
-    reason("duplicate_row", ~pl.struct(entity.column_names).is_first_distinct())
+    reason("duplicate_row", pl.col("_dup") == "duplicate_row")
+    reason("duplicate_key", pl.col("_dup") == "duplicate_key")
 
     for col in entity.columns:
         raw_val = blank_to_null(pl.col(col.name))
@@ -138,15 +208,6 @@ def validate(raw: pl.DataFrame, entity: Entity, delivery_date: date) -> Validati
             pl.concat_list([pl.col("_reasons"), pl.concat_list(check_exprs).list.drop_nulls()])
             .alias("_reasons")
         )
-    # conflicting rows for one business key in one delivery: none of them can be trusted
-    ok = pl.col("_reasons").list.len() == 0
-    key_dupe = ok & (ok.cast(pl.Int32).sum().over([pl.col(k) for k in entity.key]) > 1)
-    typed_frame = typed_frame.with_columns(
-        pl.when(key_dupe)
-        .then(pl.concat_list([pl.col("_reasons"), pl.lit(["duplicate_key"])]))
-        .otherwise(pl.col("_reasons"))
-        .alias("_reasons")
-    )
     bad = typed_frame["_reasons"].list.len() > 0
     reasons = typed_frame.filter(bad)["_reasons"].explode().value_counts()
     reason_counts = {r: int(c) for r, c in reasons.iter_rows()} if reasons.height else {}
@@ -155,7 +216,7 @@ def validate(raw: pl.DataFrame, entity: Entity, delivery_date: date) -> Validati
         for c in typed_frame.columns
         if c.startswith("_nullified:")
     }
-    quarantine = raw.filter(bad).with_columns(
+    quarantine = raw.filter(bad).drop("_dup").with_columns(
         typed_frame.filter(bad)["_reasons"].list.join(";").alias("_reasons")
     )
     clean = typed_frame.filter(~bad).select(entity.column_names)
