@@ -92,26 +92,23 @@ def duplicate_flags(lf: pl.LazyFrame, entity: Entity) -> pl.DataFrame:
     share a business key are all `duplicate_key`: which one is right cannot be told. Only the
     key columns and a 64-bit row hash are held, so this pass stays small for large files.
     """
-    slim = lf.select(
-        ROW_INDEX,
-        pl.struct(entity.column_names).hash(seed=0).alias("_h"),
-        *_key_exprs(entity),
+    slim = collect_safely(
+        lf.select(ROW_INDEX, pl.struct(entity.column_names).hash(seed=0).alias("_h"),
+                  *_key_exprs(entity)),
+        entity,
     )
-    first = pl.col("_h").is_first_distinct()
-    keyed = pl.all_horizontal([pl.col(k).is_not_null() for k in entity.key])
-    conflict = first & keyed & (
-        (first & keyed).cast(pl.Int32).sum().over([pl.col(k) for k in entity.key]) > 1
-    )
-    flagged = slim.with_columns(
-        pl.when(~first).then(pl.lit("duplicate_row"))
-        .when(conflict).then(pl.lit("duplicate_key"))
-        .alias("reason")
-    ).filter(pl.col("reason").is_not_null()).select(ROW_INDEX, "reason")
-    return collect_safely(flagged, entity)
+    first = slim["_h"].is_first_distinct()
+    repeats = slim.filter(~first).select(ROW_INDEX, pl.lit("duplicate_row").alias("reason"))
+    keys = list(entity.key)
+    distinct = slim.filter(first).drop_nulls(keys)
+    shared = distinct.group_by(keys).len().filter(pl.col("len") > 1).select(keys)
+    conflicts = distinct.join(shared, on=keys, how="semi").select(
+        ROW_INDEX, pl.lit("duplicate_key").alias("reason"))
+    return pl.concat([repeats, conflicts]).sort(ROW_INDEX)
 
 
-def _typed(col: Column) -> pl.Expr:
-    raw = blank_to_null(pl.col(col.name))
+def _typed(col: Column, raw: pl.Expr) -> pl.Expr:
+    """Parse a trimmed string (blank already null) as the column's declared type."""
     match col.type:
         case "string":
             return raw
@@ -147,85 +144,95 @@ def validate(
     """Type, normalise and check every row; split accepted rows from quarantined ones.
 
     `flags` are the whole-file duplicate flags (duplicate_flags); when absent, duplicates are
-    looked for within `raw` itself.
+    looked for within `raw` itself. Each rule is one boolean column, so the hot path is a few
+    vectorised passes; reason texts are built only for the (few) quarantined rows.
     """
     if ROW_INDEX not in raw.columns:
         raw = raw.with_row_index(ROW_INDEX)
     if flags is None:
         flags = duplicate_flags(raw.lazy(), entity)
-    raw = raw.join(flags.rename({"reason": "_dup"}), on=ROW_INDEX, how="left",
-                   maintain_order="left")
-    n = raw.height
+    dup = pl.col(ROW_INDEX)
+    dup_rows = flags.filter(pl.col("reason") == "duplicate_row")[ROW_INDEX]
+    dup_keys = flags.filter(pl.col("reason") == "duplicate_key")[ROW_INDEX]
     country = pl.col("country") if "country" in entity.column_names else None
-    typed_exprs: list[pl.Expr] = []
-    reason_exprs: list[pl.Expr] = []
-    nullify: dict[str, pl.Expr] = {}
+    rules: dict[str, pl.Expr] = {}
+    null_cols: list[str] = []
 
-    def reason(name: str, failed: pl.Expr) -> None:
-        reason_exprs.append(pl.when(failed.fill_null(False)).then(pl.lit(name)))
+    def blank(c: str) -> pl.Expr:
+        return pl.col(f"_b:{c}")
 
-    # whole-row defects
-    any_replacement = pl.any_horizontal(
+    # stage 1: every value trimmed (blank -> null), typed, and identifiers normalised, once
+    stage1 = [blank_to_null(pl.col(c.name)).alias(f"_b:{c.name}") for c in entity.columns]
+    staged = raw.with_columns(stage1)
+    stage2 = []
+    for col in entity.columns:
+        typed = _typed(col, blank(col.name))
+        if col.identifier:
+            typed = normalise(col.identifier, typed, country)
+        stage2.append(typed.alias(f"_t:{col.name}"))
+    staged = staged.with_columns(stage2)
+
+    # stage 2: one boolean column per rule
+    rules["invalid_utf8"] = pl.any_horizontal(
         [pl.col(c).str.contains(REPLACEMENT_CHAR, literal=True) for c in entity.column_names]
     )
-    reason("invalid_utf8", any_replacement)
-    reason("duplicate_row", pl.col("_dup") == "duplicate_row")
-    reason("duplicate_key", pl.col("_dup") == "duplicate_key")
-
+    rules["duplicate_row"] = dup.is_in(dup_rows.implode())
+    rules["duplicate_key"] = dup.is_in(dup_keys.implode())
+    typed_exprs: list[pl.Expr] = []
+    nullify_exprs: list[pl.Expr] = []
     for col in entity.columns:
-        raw_val = blank_to_null(pl.col(col.name))
-        typed = _typed(col)
+        t = pl.col(f"_t:{col.name}")
         if col.identifier:
-            normalised = normalise(col.identifier, typed, country)
-            valid = is_valid(col.identifier, normalised)
-            too_long = raw_val.str.len_chars() > MAX_FIELD_CHARS
-            invalid = normalised.is_not_null() & (~valid.fill_null(False) | too_long)
+            valid = is_valid(col.identifier, t)
+            too_long = blank(col.name).str.len_chars() > MAX_FIELD_CHARS
+            invalid = t.is_not_null() & (~valid.fill_null(False) | too_long)
             if col.on_invalid == "quarantine":
-                reason(f"invalid:{col.name}", invalid)
+                rules[f"invalid:{col.name}"] = invalid
             else:
-                nullify[col.name] = invalid
-                normalised = pl.when(invalid).then(None).otherwise(normalised)
-            typed = normalised
+                null_cols.append(f"_nullified:{col.name}")
+                nullify_exprs.append(invalid.fill_null(False).alias(null_cols[-1]))
         if col.required:
-            reason(f"missing:{col.name}", raw_val.is_null())
+            rules[f"missing:{col.name}"] = blank(col.name).is_null()
         if col.type != "string":
-            reason(f"bad_type:{col.name}", raw_val.is_not_null() & typed.is_null())
-        typed_exprs.append(typed.alias(col.name))
-
-    checked = raw.with_columns(
-        pl.concat_list(reason_exprs).list.drop_nulls().alias("_reasons"),
-        *(e.alias(f"_nullified:{c}") for c, e in nullify.items()),
+            rules[f"bad_type:{col.name}"] = blank(col.name).is_not_null() & t.is_null()
+    rule_cols = [f"_rule:{name}" for name in rules]
+    staged = staged.with_columns(
+        *(e.fill_null(False).alias(c) for c, e in zip(rule_cols, rules.values(), strict=True)),
+        *nullify_exprs,
     )
-    typed_frame = checked.select(*typed_exprs, "_reasons", pl.col(r"^_nullified:.*$"))
-    # value checks run on typed values
-    check_exprs = []
+    for col in entity.columns:
+        t = pl.col(f"_t:{col.name}")
+        if f"_nullified:{col.name}" in null_cols:
+            t = pl.when(pl.col(f"_nullified:{col.name}")).then(None).otherwise(t)
+        typed_exprs.append(t.alias(col.name))
+    staged = staged.with_columns(typed_exprs)
+    # value checks run on the typed values
+    checks: dict[str, pl.Expr] = {}
     for col in entity.columns:
         for chk in col.checks:
             name, failed = _check(col, chk, delivery_date)
-            check_exprs.append(pl.when(failed.fill_null(False)).then(pl.lit(name)))
-    if check_exprs:
-        typed_frame = typed_frame.with_columns(
-            pl.concat_list([pl.col("_reasons"), pl.concat_list(check_exprs).list.drop_nulls()])
-            .alias("_reasons")
-        )
-    bad = typed_frame["_reasons"].list.len() > 0
-    reasons = typed_frame.filter(bad)["_reasons"].explode().value_counts()
-    reason_counts = {r: int(c) for r, c in reasons.iter_rows()} if reasons.height else {}
-    nullified_counts = {
-        c.split(":", 1)[1]: int(typed_frame.filter(~bad)[c].sum())
-        for c in typed_frame.columns
-        if c.startswith("_nullified:")
-    }
-    quarantine = raw.filter(bad).drop("_dup").with_columns(
-        typed_frame.filter(bad)["_reasons"].list.join(";").alias("_reasons")
+            checks[f"_rule:{name}"] = failed.fill_null(False)
+    staged = staged.with_columns(**checks)
+    rule_cols += list(checks)
+    staged = staged.with_columns(pl.any_horizontal(rule_cols).alias("_bad"))
+    bad = staged.filter(pl.col("_bad"))
+    counts = bad.select(pl.col(rule_cols).sum()).row(0, named=True) if bad.height else {}
+    reason_counts = {c.removeprefix("_rule:"): int(n) for c, n in counts.items() if n}
+    good = staged.filter(~pl.col("_bad"))
+    nullified = good.select(pl.col(null_cols).sum()).row(0, named=True) if null_cols else {}
+    reasons = pl.concat_str(
+        [pl.when(pl.col(c)).then(pl.lit(c.removeprefix("_rule:"))) for c in rule_cols],
+        separator=";", ignore_nulls=True,
     )
-    clean = typed_frame.filter(~bad).select(entity.column_names)
+    raw_bad = raw.filter(pl.col(ROW_INDEX).is_in(bad[ROW_INDEX].implode()))
+    quarantine = raw_bad.with_columns(bad.select(reasons.alias("_reasons")).to_series())
     return ValidationResult(
-        clean=clean,
+        clean=good.select(entity.column_names),
         quarantine=quarantine,
-        rows_read=n,
+        rows_read=raw.height,
         reason_counts=reason_counts,
-        nullified_counts={k: v for k, v in nullified_counts.items() if v},
+        nullified_counts={c.removeprefix("_nullified:"): int(n)
+                          for c, n in nullified.items() if n},
     )
 
 
