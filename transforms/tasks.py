@@ -64,9 +64,9 @@ def run_as_of() -> date:
 
 def check_classification_sync() -> dict:
     """Fail the build when dbt's column metadata disagrees with the classification file."""
-    from transforms.dbt_schema import drift
+    from transforms.dbt_schema import check
 
-    problems = drift()
+    problems = check()
     if problems:
         raise RuntimeError(
             "dbt metadata disagrees with config/classification.yml: "

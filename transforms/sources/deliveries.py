@@ -1,0 +1,127 @@
+"""Cut daily deliveries out of the source systems' history, and write them to the landing zone.
+
+A delivery is what one system sends for one date: the first one of a run is the full extract
+of everything known on that date, the later ones are increments (rows new or changed that
+day). Every row is as known on the delivery date: a cancellation appears once it has happened,
+a claim's status is the one it had that day, a transaction is listed on its own date.
+
+Files are written with the classification's columns in its order (typed frames, formatted
+here: ISO dates, `true`/`false`, empty for null, amounts with two decimals) and the manifest
+is written last, atomically, so that a folder without `_manifest.json` is still incomplete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from transforms.classification import Classification
+from transforms.sources.claims import ClaimsHistory
+from transforms.sources.common import format_cents
+from transforms.sources.contracts import Book
+
+Entity = tuple[str, str]  # (system, entity)
+ENTITIES: list[Entity] = [
+    ("policy_admin", "contracts"), ("policy_admin", "quotes"),
+    ("claims", "claims"), ("claims", "claim_transactions"),
+    ("dpo", "consent_changes"), ("dpo", "subject_requests"),
+]
+SYSTEMS = ["policy_admin", "claims", "dpo"]
+# Internal columns a delivery keeps until written (the truth file counts them).
+KEEP_INTERNAL = {("claims", "claims"): ["_mentions"], ("dpo", "subject_requests"): ["_match"]}
+
+
+@dataclass(frozen=True)
+class History:
+    """Everything the three source systems will ever hold for one book."""
+
+    book: Book
+    claims: ClaimsHistory
+    quotes: pl.DataFrame
+    consent_changes: pl.DataFrame
+    subject_requests: pl.DataFrame
+
+
+def _dated(frame: pl.DataFrame, day: int, full: bool) -> pl.DataFrame:
+    return frame.filter(pl.col("_day") <= day if full else pl.col("_day") == day)
+
+
+def _contracts(h: History, day: int, full: bool) -> pl.DataFrame:
+    c = h.book.contracts
+    start, cancel = pl.col("_start"), pl.col("_cancel")
+    rows = c.filter(start <= day) if full else c.filter((start == day) | (cancel == day))
+    return rows.with_columns(
+        cancellation_date=pl.when((cancel >= 0) & (cancel <= day))
+        .then(pl.col("cancellation_date")).otherwise(None)
+    )
+
+
+def _claims(h: History, day: int, full: bool) -> pl.DataFrame:
+    events = h.claims.status_events.filter(pl.col("_day") <= day)
+    status = events.group_by("_claim", maintain_order=True).agg(
+        pl.col("status").last(), pl.col("_day").last().alias("_status_day"))
+    known = h.claims.claims.filter(pl.col("_notif") <= day)
+    rows = known.join(status, on="_claim", how="left", maintain_order="left")
+    if not full:
+        rows = rows.filter((pl.col("_notif") == day) | (pl.col("_status_day") == day))
+    return rows
+
+
+def _transactions(h: History, day: int, full: bool) -> pl.DataFrame:
+    return _dated(h.claims.transactions, day, full)
+
+
+VIEWS: dict[Entity, Callable[[History, int, bool], pl.DataFrame]] = {
+    ("policy_admin", "contracts"): _contracts,
+    ("policy_admin", "quotes"): lambda h, d, f: _dated(h.quotes, d, f),
+    ("claims", "claims"): _claims,
+    ("claims", "claim_transactions"): _transactions,
+    ("dpo", "consent_changes"): lambda h, d, f: _dated(h.consent_changes, d, f),
+    ("dpo", "subject_requests"): lambda h, d, f: _dated(h.subject_requests, d, f),
+}
+
+
+def delivery_frames(history: History, classification: Classification, day: int,
+                    full: bool) -> dict[Entity, pl.DataFrame]:
+    """Every entity's rows for one delivery date, typed, in the classification's column order
+    (plus the few internal columns of KEEP_INTERNAL), sorted by the entity's key."""
+    out: dict[Entity, pl.DataFrame] = {}
+    for system, name in ENTITIES:
+        entity = classification.entity(system, name)
+        frame = VIEWS[(system, name)](history, day, full)
+        cols = entity.column_names + KEEP_INTERNAL.get((system, name), [])
+        out[(system, name)] = frame.select(cols).sort(list(entity.key), maintain_order=True)
+    return out
+
+
+def decimal_columns(classification: Classification, system: str, name: str) -> list[str]:
+    return [c.name for c in classification.entity(system, name).columns if c.type == "decimal"]
+
+
+def write_csv(frame: pl.DataFrame, path: Path, decimals: list[str]) -> tuple[int, str]:
+    """Write one delivery file (internal columns dropped); return (rows, sha256)."""
+    public = frame.select([c for c in frame.columns if not c.startswith("_")])
+    public = public.with_columns([format_cents(c) for c in decimals])
+    tmp = path.with_name(path.name + ".part")
+    public.write_csv(tmp, date_format="%Y-%m-%d", line_terminator="\n")
+    digest = hashlib.sha256()
+    with open(tmp, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    os.replace(tmp, path)
+    return public.height, digest.hexdigest()
+
+
+def write_manifest(folder: Path, system: str, delivery_date: str,
+                   files: dict[str, dict[str, object]]) -> None:
+    """The manifest, written last and atomically: its presence means the delivery is whole."""
+    doc = {"system": system, "delivery_date": delivery_date, "files": files}
+    tmp = folder / "_manifest.json.part"
+    tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, folder / "_manifest.json")

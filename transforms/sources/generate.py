@@ -1,0 +1,214 @@
+"""Generate the synthetic insurer's daily deliveries into the landing zone.
+
+    python -m transforms.sources.generate --out data/landing --contracts 50000 --days 3 \\
+        --as-of 2026-11-26 --seed 42 [--force]
+
+The same seed and parameters give byte-identical files. `--days N` writes deliveries for
+as_of-(N-1) .. as_of: the first is the full extract of history to that date, the others daily
+increments. The planted-defect truth goes to `<out>/../synthetic_truth/<as-of>/defects.json`
+(outside the landing zone: the pipeline never reads it, the tests do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from transforms.classification import load
+from transforms.sources.claims import build_claims
+from transforms.sources.common import HISTORY_START, day_number, rng_for
+from transforms.sources.contracts import build_book
+from transforms.sources.defects import KINDS, Defect, plant
+from transforms.sources.deliveries import (
+    ENTITIES,
+    SYSTEMS,
+    History,
+    decimal_columns,
+    delivery_frames,
+    write_csv,
+    write_manifest,
+)
+from transforms.sources.dpo import build_consent_changes, build_subject_requests
+from transforms.sources.people import build_pools
+from transforms.sources.quotes import build_quotes
+
+
+class DeliveryExistsError(FileExistsError):
+    """A delivery folder to be written already exists; rerun with --force to replace it."""
+
+
+def build_history(seed: int, contracts: int, as_of: date) -> History:
+    """The three source systems' whole history for one book (nothing written)."""
+    pools = build_pools(seed)
+    book = build_book(seed, contracts, day_number(as_of), pools)
+    claims = build_claims(seed, book)
+    quotes = build_quotes(seed, book, pools)
+    requests = build_subject_requests(seed, book, quotes, pools)
+    consent = build_consent_changes(seed, book, requests)
+    return History(book=book, claims=claims, quotes=quotes, consent_changes=consent,
+                   subject_requests=requests)
+
+
+def delivery_dates(as_of: date, days: int) -> list[date]:
+    return [as_of - timedelta(days=days - 1 - i) for i in range(days)]
+
+
+def _truth_entry(d: date, full: bool, frames: dict[tuple[str, str], pl.DataFrame],
+                 defects: list[Defect], previous: date | None) -> dict[str, Any]:
+    counts: dict[str, dict[str, int]] = {}
+    for x in defects:
+        per = counts.setdefault(f"{x.entity[0]}/{x.entity[1]}", {})
+        per[x.kind] = per.get(x.kind, 0) + 1
+    mentions = frames[("claims", "claims")]["_mentions"].value_counts(sort=True)
+    match = frames[("dpo", "subject_requests")]["_match"]
+    matches = match.value_counts(sort=True)
+    return {
+        "delivery_date": d.isoformat(),
+        "full_extract": full,
+        "totals": {k: sum(1 for x in defects if x.kind == k) for k in KINDS},
+        "counts": dict(sorted(counts.items())),
+        "defects": [x.to_json(previous.isoformat() if previous else None) for x in defects],
+        "description_mentions": {
+            k: int(mentions.filter(pl.col("_mentions") == k)["count"].sum())
+            for k in ("name", "plate", "phone")},
+        "subject_request_matches": {
+            k: int(matches.filter(pl.col("_match") == k)["count"].sum())
+            for k in ("customer", "prospect", "nobody")},
+        "subject_request_rows": {
+            k: [i for i, m in enumerate(match.to_list()) if m == k]
+            for k in ("prospect", "nobody")},
+    }
+
+
+def generate_book(out_dir: Path, contracts: int = 50_000, days: int = 3,
+                  as_of: date = date(2026, 11, 26), seed: int = 42, *, force: bool = False,
+                  truth_dir: Path | None = None) -> dict[str, Any]:
+    """Write `days` deliveries of every system under `out_dir` and the defect truth file.
+
+    Refuses (DeliveryExistsError) to replace an existing delivery folder unless `force`.
+    Returns a summary: rows and bytes per file, defects per kind, per delivery.
+    """
+    if days < 1 or contracts < 1:
+        raise ValueError("days and contracts must be at least 1")
+    dates = delivery_dates(as_of, days)
+    if dates[0] < HISTORY_START:
+        raise ValueError(f"the first delivery must not precede the history start {HISTORY_START}")
+    out_dir = Path(out_dir)
+    truth_dir = Path(truth_dir) if truth_dir else out_dir.parent / "synthetic_truth"
+    folders = [out_dir / system / d.isoformat() for d in dates for system in SYSTEMS]
+    existing = [f for f in folders if f.exists()]
+    if existing and not force:
+        raise DeliveryExistsError(
+            f"{len(existing)} delivery folder(s) already exist, e.g. {existing[0]}; "
+            "use --force to replace them")
+    started = time.perf_counter()
+    for f in existing:
+        shutil.rmtree(f)
+
+    classification = load()
+    history = build_history(seed, contracts, as_of)
+    keys = {(s, e): classification.entity(s, e).key[0] for s, e in ENTITIES}
+    summary: dict[str, Any] = {"as_of": as_of.isoformat(), "seed": seed, "contracts": contracts,
+                               "days": days, "deliveries": [], "defects": {}}
+    truth: list[dict[str, Any]] = []
+    previous: dict[tuple[str, str], pl.DataFrame] | None = None
+    previous_rows: dict[tuple[str, str], set[int]] | None = None
+    for i, d in enumerate(dates):
+        day = day_number(d)
+        frames = delivery_frames(history, classification, day, full=i == 0)
+        frames, defects = plant(rng_for(seed, f"defects/{d.isoformat()}"), frames, keys, day,
+                                previous, previous_rows)
+        for system in SYSTEMS:
+            folder = out_dir / system / d.isoformat()
+            folder.mkdir(parents=True, exist_ok=True)
+            files: dict[str, dict[str, object]] = {}
+            sizes: dict[str, int] = {}
+            for s, name in ENTITIES:
+                if s != system:
+                    continue
+                path = folder / f"{name}.csv"
+                rows, sha = write_csv(frames[(s, name)], path, decimal_columns(classification,
+                                                                               s, name))
+                files[path.name] = {"rows": rows, "sha256": sha}
+                sizes[path.name] = path.stat().st_size
+            write_manifest(folder, system, d.isoformat(), files)
+            summary["deliveries"].append({
+                "delivery_date": d.isoformat(), "system": system, "path": str(folder),
+                "rows": {k: v["rows"] for k, v in files.items()}, "bytes": sizes,
+                "defects": {k: sum(1 for x in defects if x.kind == k and x.entity[0] == system)
+                            for k in KINDS},
+            })
+        summary["defects"][d.isoformat()] = {k: sum(1 for x in defects if x.kind == k)
+                                             for k in KINDS}
+        truth.append(_truth_entry(d, i == 0, frames, defects, dates[i - 1] if i else None))
+        previous = frames
+        previous_rows = {}
+        for x in defects:
+            previous_rows.setdefault(x.entity, set()).add(x.row)
+
+    truth_path = truth_dir / as_of.isoformat() / "defects.json"
+    truth_path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "as_of": as_of.isoformat(), "seed": seed, "contracts": contracts, "days": days,
+        "row": "0-based position of the data row in its file, header excluded",
+        "deliveries": truth,
+    }
+    tmp = truth_path.with_name(truth_path.name + ".part")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, truth_path)
+    summary["truth"] = str(truth_path)
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    return summary
+
+
+def _summary_lines(summary: dict[str, Any]) -> list[str]:
+    lines = []
+    for d in summary["deliveries"]:
+        files = ", ".join(f"{name} {rows:,}" for name, rows in d["rows"].items())
+        planted = ", ".join(f"{k}={v}" for k, v in d["defects"].items() if v) or "none"
+        lines.append(f"{d['delivery_date']} {d['system']:<12} {files}; defects: {planted}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m transforms.sources.generate",
+        description="Write the synthetic source systems' deliveries to the landing zone.")
+    parser.add_argument("--out", type=Path, default=Path("data/landing"))
+    parser.add_argument("--contracts", type=int, default=50_000)
+    parser.add_argument("--days", type=int, default=3)
+    parser.add_argument("--as-of", type=date.fromisoformat, default=date(2026, 11, 26))
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--truth-dir", type=Path, default=None,
+                        help="default: <out>/../synthetic_truth")
+    parser.add_argument("--force", action="store_true",
+                        help="replace delivery folders that already exist")
+    parser.add_argument("--if-missing", action="store_true",
+                        help="keep the deliveries when they already exist (make run's rerun)")
+    args = parser.parse_args(argv)
+    try:
+        summary = generate_book(args.out, args.contracts, args.days, args.as_of, args.seed,
+                                force=args.force, truth_dir=args.truth_dir)
+    except DeliveryExistsError as exc:
+        if args.if_missing:
+            print(f"deliveries already in {args.out}: kept ({exc})")
+            return 0
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for line in _summary_lines(summary):
+        print(line)
+    print(f"done in {summary['seconds']} s; defect truth: {summary['truth']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
