@@ -13,6 +13,7 @@ export AIRFLOW__LOGGING__BASE_LOG_FOLDER="$PIPELINE_DATA_DIR/logs/airflow"
 export AIRFLOW__OPENLINEAGE__DISABLED=True
 export DBT_SEND_ANONYMOUS_USAGE_STATS=False
 export DO_NOT_TRACK=1
-if [ -z "${PIPELINE_MASTER_KEY:-}" ] && [ -z "${PIPELINE_MASTER_KEY_FILE:-}" ]; then
+if [ -z "${PIPELINE_MASTER_KEY:-}" ] && [ -z "${PIPELINE_MASTER_KEY_FILE:-}" ] \
+   && [ -z "${AIRFLOW_CONN_PSEUDONYMISATION_MASTER_KEY:-}" ]; then
   export PIPELINE_MASTER_KEY_FILE="$ROOT/.secrets/master.key"
 fi

@@ -16,6 +16,7 @@ import duckdb
 import pytest
 
 from transforms.classification import load
+from transforms.keys import DOMAINS, DomainKeys
 from transforms.leak_scan import identifier_values, scan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,22 +26,26 @@ CONTRACTS = 1500
 @pytest.fixture(scope="module")
 def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     base = tmp_path_factory.mktemp("e2e")
+    key = os.urandom(32).hex()
     env = {
         **os.environ,
         "PIPELINE_DATA_DIR": str(base / "data"),
         "AIRFLOW_HOME": str(base / "airflow_home"),
-        "PIPELINE_MASTER_KEY": os.urandom(32).hex(),
+        # the key comes through an Airflow connection here (env and file are unit-tested)
+        "AIRFLOW_CONN_PSEUDONYMISATION_MASTER_KEY": json.dumps(
+            {"conn_type": "generic", "password": key}),
         "CONTRACTS": str(CONTRACTS),
         "DAYS": "3",
         "AS_OF": "2026-11-26",
         "SEED": "7",
     }
     env.pop("PIPELINE_MASTER_KEY_FILE", None)
+    env.pop("PIPELINE_MASTER_KEY", None)
     proc = subprocess.run(["bash", "scripts/run_pipeline.sh"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=900)
     (base / "stdout.log").write_text(proc.stdout + proc.stderr)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    return {"base": base, "data": base / "data", "env": env, "stdout": proc.stdout}
+    return {"base": base, "data": base / "data", "env": env, "stdout": proc.stdout, "key": key}
 
 
 def test_published_marts_have_exactly_the_classified_columns(pipeline_run: dict) -> None:
@@ -134,3 +139,14 @@ def test_no_raw_identifier_anywhere_the_run_wrote(pipeline_run: dict) -> None:
     ]
     result = scan(targets, values)
     assert result.total == 0, json.dumps(result.as_dict(), indent=1)
+
+
+def test_the_key_appears_in_nothing_the_run_wrote(pipeline_run: dict) -> None:
+    """The planted master key and every key derived from it, searched for in every file."""
+    master = pipeline_run["key"]
+    derived = DomainKeys.derive(bytes.fromhex(master))
+    secrets = {master, master.upper(), *(derived.hmac_key(d) for d in DOMAINS)}
+    base = pipeline_run["base"]
+    result = scan([base, ROOT / "dbt_project" / "target"], secrets)
+    assert result.total == 0, json.dumps(result.as_dict(), indent=1)
+    assert derived.key_version in pipeline_run["stdout"]

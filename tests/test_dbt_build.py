@@ -1,0 +1,465 @@
+"""`dbt build` through run_dbt on a small hand-written warehouse, checked against hand-computed
+marts.
+
+The warehouse follows the loader's contract (docs/architecture.md): one table
+`pseudo_<purpose>.<system>__<entity>` per entity and purpose, typed from the classification,
+with `_delivery_date` and `_key_version`. Pseudonyms are sha256 hex strings of made-up names,
+different per domain: no real identifier anywhere. One dbt build for the whole module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pytest
+
+from transforms import dbt_run
+from transforms.classification import Classification, Column, Composite, Treatment, load
+from transforms.dbt_run import DbtRunError, run_dbt
+
+AS_OF = date(2024, 12, 31)
+K = 3  # min_cell_size for this build
+KEY_VERSION = "v1"
+SECRET = "f00d" * 16  # a stand-in master key, made up for this test
+D1, D2 = date(2024, 12, 30), date(2024, 12, 31)  # two deliveries
+DAYS_PER_YEAR = 365.25
+WAREHOUSE_TYPES = {"string": "VARCHAR", "date": "DATE", "decimal": "DECIMAL(18,2)",
+                   "integer": "BIGINT", "boolean": "BOOLEAN"}
+
+
+def pseudonym(domain: str, name: str) -> str:
+    return hashlib.sha256(f"{domain}:{name}".encode()).hexdigest()
+
+
+def a(name: str) -> str:
+    """Actuarial-domain pseudonym."""
+    return pseudonym("actuarial", name)
+
+
+def m(name: str) -> str:
+    """Marketing-domain pseudonym."""
+    return pseudonym("marketing", name)
+
+
+def d(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+# ------------------------------------------------------------------------------ the inputs
+
+ACTUARIAL_CONTRACTS = [
+    # cancelled mid-period: 184 days of 2023, 60 days of 2024 (366-day term)
+    dict(contract_key=a("A"), person_key=a("pA"), product="warranty", tier="gold",
+         start_date=d("2023-07-01"), end_date=d("2024-07-01"),
+         cancellation_date=d("2024-03-01"), premium_excl_ipt=Decimal("366.00")),
+    # ends on the year boundary: 365 days of 2023
+    dict(contract_key=a("B"), person_key=a("pB"), product="warranty", tier="silver",
+         start_date=d("2023-01-01"), end_date=d("2024-01-01"),
+         premium_excl_ipt=Decimal("365.00")),
+    # cut after as_of: 214 days of 2024
+    dict(contract_key=a("C"), person_key=a("pC"), product="assistance", tier="bronze",
+         start_date=d("2024-06-01"), end_date=d("2025-06-01"),
+         premium_excl_ipt=Decimal("365.00")),
+    # restricted subject (by person), erased subject (by contract): left out
+    dict(contract_key=a("D"), person_key=a("pD"), product="warranty", tier="gold",
+         start_date=d("2024-01-01"), end_date=d("2025-01-01"),
+         premium_excl_ipt=Decimal("100.00")),
+    dict(contract_key=a("E"), person_key=a("pE"), product="warranty", tier="gold",
+         start_date=d("2024-01-01"), end_date=d("2025-01-01"),
+         premium_excl_ipt=Decimal("100.00")),
+]
+# F is redelivered: the second delivery adds a cancellation (91 days of 2024 covered)
+CONTRACT_F = dict(contract_key=a("F"), person_key=a("pF"), product="warranty", tier="gold",
+                  start_date=d("2024-01-01"), end_date=d("2025-01-01"),
+                  premium_excl_ipt=Decimal("366.00"))
+
+CLAIMS = [
+    # on A: a reserve, payments (one after the contract ended), a reserve release
+    dict(claim_key=a("c1"), contract_key=a("A"), loss_date=d("2023-09-10"),
+         notification_date=d("2023-09-15"), failed_component="engine", status="closed"),
+    # on B after its end: a period without cover (earned exposure 0)
+    dict(claim_key=a("c2"), contract_key=a("B"), loss_date=d("2024-02-01"),
+         notification_date=d("2024-02-05"), failed_component="gearbox", status="open"),
+    # declined: not counted, amounts net 0
+    dict(claim_key=a("c3"), contract_key=a("C"), loss_date=d("2024-08-01"),
+         notification_date=d("2024-08-03"), failed_component="engine", status="declined"),
+    # notified after as_of: not known yet
+    dict(claim_key=a("c4"), contract_key=a("C"), loss_date=d("2024-12-20"),
+         notification_date=d("2025-01-03"), failed_component="engine", status="open"),
+    # unknown contract: left out, warned about
+    dict(claim_key=a("c5"), contract_key=a("nowhere"), loss_date=d("2024-03-01"),
+         notification_date=d("2024-03-02"), failed_component="engine", status="open"),
+    # restricted subject's contract: left out
+    dict(claim_key=a("c6"), contract_key=a("D"), loss_date=d("2024-03-01"),
+         notification_date=d("2024-03-02"), failed_component="engine", status="open"),
+]
+# c7 is redelivered: open in the first delivery, closed in the second
+CLAIM_C7 = dict(claim_key=a("c7"), contract_key=a("C"), loss_date=d("2024-10-10"),
+                notification_date=d("2024-10-12"), failed_component="engine", status="open")
+
+TRANSACTIONS = [
+    ("t1", "c1", "2023-09-15", "reserve_change", "1000.00"),
+    ("t2", "c1", "2023-11-02", "payment", "400.00"),
+    ("t3", "c1", "2023-11-02", "reserve_change", "-400.00"),
+    ("t4", "c1", "2024-08-01", "payment", "350.00"),  # after the contract ended
+    ("t5", "c1", "2024-08-01", "reserve_change", "-350.00"),
+    ("t6", "c1", "2024-09-01", "reserve_change", "-250.00"),  # reserve release
+    ("t7", "c2", "2024-02-05", "reserve_change", "200.00"),
+    ("t8", "c3", "2024-08-03", "reserve_change", "300.00"),
+    ("t9", "c3", "2024-08-20", "reserve_change", "-300.00"),
+    ("t10", "c4", "2025-01-03", "reserve_change", "500.00"),
+    ("t11", "c5", "2024-03-02", "payment", "70.00"),
+    ("t12", "c6", "2024-03-02", "payment", "80.00"),
+    ("t13", "c7", "2024-11-01", "payment", "100.00"),
+    ("t14", "c7", "2025-01-05", "payment", "50.00"),  # after as_of
+]
+
+ACTUARIAL_REQUESTS = [
+    dict(request_id="ra1", request_type="restriction", received_date=d("2024-06-01"),
+         person_key=a("pD")),
+    dict(request_id="ra2", request_type="erasure", received_date=d("2024-06-01"),
+         contract_key=a("E")),
+    dict(request_id="ra3", request_type="access", received_date=d("2024-06-01"),
+         person_key=a("pA")),
+]
+
+
+def marketing_contract(customer: str, product: str, band: str, region: str | None,
+                       end: str, premium: str, consent: bool = True) -> dict[str, Any]:
+    return dict(contract_key=m(f"k-{customer}"), customer_key=m(customer),
+                person_key=m(f"p-{customer}"), product=product, tier="gold",
+                vehicle_age_band=band, region=region, country="GB",
+                start_month=d("2023-03-01"), end_month=d(end),
+                premium_excl_ipt=Decimal(premium), consent_email=consent,
+                consent_email_date=d("2023-03-01"))
+
+
+MARKETING_CONTRACTS = [
+    # the GB-SW cell: m1, m2, m3, m10 (m4 objected, m5 never consented, m11 restricted)
+    marketing_contract("m1", "warranty", "2-3", "GB-SW", "2025-02-01", "100.00"),
+    marketing_contract("m2", "warranty", "2-3", "GB-SW", "2025-09-01", "200.00"),
+    marketing_contract("m3", "warranty", "2-3", "GB-SW", "2025-06-01", "300.00"),
+    marketing_contract("m10", "warranty", "2-3", "GB-SW", "2025-06-01", "400.01"),
+    marketing_contract("m4", "warranty", "2-3", "GB-SW", "2025-06-01", "999.00"),
+    marketing_contract("m5", "warranty", "2-3", "GB-SW", "2025-06-01", "999.00", consent=False),
+    marketing_contract("m11", "warranty", "2-3", "GB-SW", "2025-06-01", "999.00"),
+    # three cells of one customer each, pooled into 'other' (3 customers: published)
+    marketing_contract("m6", "warranty", "2-3", "FR-69", "2025-01-01", "150.00"),
+    marketing_contract("m7", "warranty", "2-3", "FR-75", "2025-08-01", "250.00"),
+    marketing_contract("m8", "warranty", "2-3", None, "2025-08-01", "350.00"),
+    # alone even after pooling: suppressed from segments, still in the renewal audience
+    marketing_contract("m9", "assistance", "0-1", "GB-M", "2025-03-01", "500.00"),
+]
+
+MARKETING_REQUESTS = [
+    dict(request_id="rm1", request_type="objection", received_date=d("2024-05-01"),
+         person_key=m("p-m4")),
+    dict(request_id="rm2", request_type="restriction", received_date=d("2024-05-01"),
+         customer_key=m("m11")),
+    dict(request_id="rm3", request_type="restriction", received_date=d("2024-05-01"),
+         contract_key=m("k-m10")),
+    dict(request_id="rm4", request_type="restriction_lifted", received_date=d("2024-06-01"),
+         customer_key=m("m10")),
+]
+
+
+def output_type(item: Column | Composite, treatment: Treatment) -> str:
+    if treatment.verb == "hash":
+        return "VARCHAR"
+    if treatment.verb == "generalise":
+        return "DATE" if treatment.rule == "month" else "VARCHAR"
+    assert isinstance(item, Column)
+    return WAREHOUSE_TYPES[item.type]
+
+
+def create_input_tables(con: duckdb.DuckDBPyConnection, classification: Classification) -> None:
+    for entity in classification.entities:
+        for purpose in entity.purposes():
+            columns = [
+                f"{t.output} {output_type(item, t)}"
+                for item in (*entity.columns, *entity.composites)
+                if (t := item.treatment_for(purpose))
+            ]
+            columns += ["_delivery_date DATE", "_key_version VARCHAR"]
+            con.execute(f"create schema if not exists pseudo_{purpose}")
+            con.execute(f"create table {entity.table_name(purpose)} ({', '.join(columns)})")
+
+
+def insert(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict[str, Any]],
+           delivery: date = D1) -> None:
+    for row in rows:
+        row = {**row, "_delivery_date": delivery, "_key_version": KEY_VERSION}
+        names = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        con.execute(f"insert into {table} ({names}) values ({marks})", list(row.values()))
+
+
+def build_inputs(path: Path) -> None:
+    con = duckdb.connect(str(path))
+    try:
+        create_input_tables(con, load())
+        contracts = "pseudo_actuarial.policy_admin__contracts"
+        insert(con, contracts, ACTUARIAL_CONTRACTS)
+        insert(con, contracts, [CONTRACT_F])
+        insert(con, contracts, [{**CONTRACT_F, "cancellation_date": d("2024-04-01")}], D2)
+        insert(con, "pseudo_actuarial.claims__claims", CLAIMS)
+        insert(con, "pseudo_actuarial.claims__claims", [CLAIM_C7])
+        insert(con, "pseudo_actuarial.claims__claims", [{**CLAIM_C7, "status": "closed"}], D2)
+        insert(con, "pseudo_actuarial.claims__claim_transactions", [
+            dict(transaction_key=a(key), claim_key=a(claim), transaction_date=d(day),
+                 transaction_type=kind, amount=Decimal(amount))
+            for key, claim, day, kind, amount in TRANSACTIONS
+        ])
+        insert(con, "pseudo_actuarial.dpo__subject_requests", ACTUARIAL_REQUESTS)
+        insert(con, "pseudo_marketing.policy_admin__contracts", MARKETING_CONTRACTS)
+        insert(con, "pseudo_marketing.dpo__subject_requests", MARKETING_REQUESTS)
+        insert(con, "pseudo_marketing.dpo__consent_changes", [
+            dict(change_id="ch1", customer_key=m("m3"), channel="sms", consent=True,
+                 change_date=d("2024-02-01")),
+        ])
+    finally:
+        con.close()
+
+
+# ------------------------------------------------------------------------------ the build
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    tmp = tmp_path_factory.mktemp("dbt_build")
+    warehouse = tmp / "warehouse.duckdb"
+    build_inputs(warehouse)
+    with pytest.MonkeyPatch.context() as patch:
+        # keep this build's artefacts apart from the shared dbt_project/target
+        patch.setattr(dbt_run, "TARGET_PATH", tmp / "target")
+        patch.setattr(dbt_run, "LOG_PATH", tmp / "logs")
+        # a master key in the environment, as on a pipeline worker: dbt must never see it
+        patch.setenv("PIPELINE_MASTER_KEY", SECRET)
+        run_dbt(["build"], warehouse=warehouse, as_of=AS_OF, extra_vars={"min_cell_size": K})
+        assert os.environ["PIPELINE_MASTER_KEY"] == SECRET  # put back afterwards
+        results = json.loads((tmp / "target" / "run_results.json").read_text())
+        yield {"warehouse": warehouse, "results": results["results"], "tmp": tmp}
+
+
+@pytest.fixture(scope="module")
+def con(build: dict[str, Any]) -> Iterator[duckdb.DuckDBPyConnection]:
+    connection = duckdb.connect(str(build["warehouse"]), read_only=True)
+    yield connection
+    connection.close()
+
+
+def rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
+    cursor = con.execute(sql)
+    names = [c[0] for c in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+# ------------------------------------------------------------------------------ the marts
+
+
+def test_marts_have_the_classification_columns(con: duckdb.DuckDBPyConnection) -> None:
+    for mart in load().marts:
+        described = con.execute(f"describe {mart.name}").fetchall()
+        assert [c[0] for c in described] == mart.column_names, mart.name
+        types = [c[1].lower().replace(" ", "") for c in described]
+        assert types == [c.data_type.replace(" ", "") for c in mart.columns], mart.name
+
+
+def test_policy_exposure_by_hand(con: duckdb.DuckDBPyConnection) -> None:
+    got = {
+        (r["contract_key"], r["period_start"].year): r
+        for r in rows(con, "select * from actuarial.policy_exposure")
+    }
+    expected = {
+        # (contract, year): (covered days, claims, paid, incurred, earned premium)
+        (a("A"), 2023): (184, 1, "750.00", "750.00", "184.00"),
+        (a("A"), 2024): (60, 0, "0.00", "0.00", "60.00"),
+        (a("B"), 2023): (365, 0, "0.00", "0.00", "365.00"),
+        (a("B"), 2024): (0, 1, "0.00", "200.00", "0.00"),
+        (a("C"), 2024): (214, 1, "100.00", "100.00", "214.00"),
+        (a("F"), 2024): (91, 0, "0.00", "0.00", "91.00"),
+    }
+    assert set(got) == set(expected)
+    for key, (days, claims, paid, incurred, premium) in expected.items():
+        row = got[key]
+        assert row["earned_exposure"] == pytest.approx(days / DAYS_PER_YEAR, abs=1e-12), key
+        assert row["claim_count"] == claims, key
+        assert row["paid_amount"] == Decimal(paid), key
+        assert row["incurred_amount"] == Decimal(incurred), key
+        assert row["earned_premium"] == Decimal(premium), key
+        assert row["key_version"] == KEY_VERSION
+    assert got[(a("C"), 2024)]["product"] == "assistance"
+    assert got[(a("A"), 2023)]["tier"] == "gold"
+
+
+def test_frequency_severity_cells(con: duckdb.DuckDBPyConnection) -> None:
+    cell = rows(con, """
+        select * from actuarial.frequency_severity
+        where product = 'assistance' and period_start = date '2024-01-01'
+    """)
+    assert len(cell) == 1
+    exposure = 214 / DAYS_PER_YEAR
+    assert cell[0]["earned_exposure"] == pytest.approx(exposure)
+    assert cell[0]["claim_count"] == 1
+    assert cell[0]["frequency"] == pytest.approx(1 / exposure)
+    assert cell[0]["severity"] == Decimal("100.00")
+    assert cell[0]["pure_premium"] == Decimal(str(round(100 / exposure, 2)))
+    no_claims = rows(con, "select * from actuarial.frequency_severity where claim_count = 0")
+    assert no_claims and all(r["severity"] is None for r in no_claims)
+    totals = con.execute("""
+        select sum(earned_exposure), sum(claim_count), sum(incurred_amount)
+        from actuarial.frequency_severity
+    """).fetchone()
+    assert totals[0] == pytest.approx((184 + 60 + 365 + 214 + 91) / DAYS_PER_YEAR)
+    assert totals[1:] == (3, Decimal("1050.00"))
+
+
+def test_claims_development_rectangle(con: duckdb.DuckDBPyConnection) -> None:
+    table = rows(con, "select * from actuarial.claims_development")
+    segments = {(r["product"], r["failed_component"]) for r in table}
+    assert segments == {("warranty", "engine"), ("warranty", "gearbox"),
+                        ("assistance", "engine")}
+    months = 16  # September 2023 to December 2024
+    assert len(table) == len(segments) * months * (months + 1) // 2
+    assert min(r["origin_month"] for r in table) == d("2023-09-01")
+    assert max(r["valuation_month"] for r in table) == d("2024-12-01")
+
+    c1 = {
+        r["valuation_month"]: (r["cumulative_paid"], r["cumulative_incurred"],
+                               r["reported_claims"], r["development_month"])
+        for r in table
+        if (r["product"], r["failed_component"]) == ("warranty", "engine")
+        and r["origin_month"] == d("2023-09-01")
+    }
+    assert len(c1) == months
+    assert c1[d("2023-09-01")] == (Decimal("0.00"), Decimal("1000.00"), 1, 0)
+    assert c1[d("2023-10-01")] == (Decimal("0.00"), Decimal("1000.00"), 1, 1)  # carried
+    assert c1[d("2023-11-01")] == (Decimal("400.00"), Decimal("1000.00"), 1, 2)
+    assert c1[d("2024-08-01")] == (Decimal("750.00"), Decimal("1000.00"), 1, 11)
+    assert c1[d("2024-09-01")] == (Decimal("750.00"), Decimal("750.00"), 1, 12)  # release
+    assert c1[d("2024-12-01")] == (Decimal("750.00"), Decimal("750.00"), 1, 15)
+
+    latest = [r for r in table if r["valuation_month"] == d("2024-12-01")]
+    assert sum(r["cumulative_paid"] for r in latest) == Decimal("850.00")
+    assert sum(r["cumulative_incurred"] for r in latest) == Decimal("1050.00")
+    assert sum(r["reported_claims"] for r in latest) == 3  # c3 declined, c4 too late
+
+
+def test_claims_development_loads_into_chainladder(con: duckdb.DuckDBPyConnection) -> None:
+    cl = pytest.importorskip("chainladder")
+    frame = con.execute("select * from actuarial.claims_development").df()
+    triangle = cl.Triangle(
+        frame, origin="origin_month", development="valuation_month",
+        columns=["cumulative_paid", "cumulative_incurred", "reported_claims"], cumulative=True,
+    )
+    assert triangle.shape == (1, 3, 16, 16)
+    latest = triangle.latest_diagonal
+    assert np.nansum(latest["cumulative_paid"].values) == pytest.approx(850.0)
+    assert np.nansum(latest["cumulative_incurred"].values) == pytest.approx(1050.0)
+    assert np.nansum(latest["reported_claims"].values) == pytest.approx(3)
+
+
+def test_segments_small_cells_pooled_or_suppressed(con: duckdb.DuckDBPyConnection) -> None:
+    got = {
+        (r["product"], r["vehicle_age_band"], r["region"], r["tenure_band"]):
+            (r["customers"], r["renewals"], r["average_premium"])
+        for r in rows(con, "select * from marketing.segments")
+    }
+    assert got == {
+        # m1, m2, m3, m10: (100.00 + 200.00 + 300.00 + 400.01) / 4 = 250.0025 -> 250.00
+        ("warranty", "2-3", "GB-SW", "0-1"): (4, 1, Decimal("250.00")),
+        # FR-69, FR-75 and unknown pooled: (150 + 250 + 350) / 3
+        ("warranty", "2-3", "other", "0-1"): (3, 1, Decimal("250.00")),
+    }
+    assert all(customers >= K for customers, _, _ in got.values())
+
+
+def test_renewal_audience(con: duckdb.DuckDBPyConnection) -> None:
+    got = {
+        r["customer_key"]: (r["renewal_month"], r["product"], r["region"], r["tenure_band"])
+        for r in rows(con, "select * from marketing.renewal_audience")
+    }
+    assert got == {
+        m("m1"): (d("2025-02-01"), "warranty", "GB-SW", "0-1"),
+        m("m6"): (d("2025-01-01"), "warranty", "other", "0-1"),
+        m("m9"): (d("2025-03-01"), "assistance", "other", "0-1"),
+    }
+    keys = con.execute("select distinct key_version from marketing.renewal_audience").fetchall()
+    assert keys == [(KEY_VERSION,)]
+
+
+def test_subjects_who_objected_or_are_restricted_are_absent(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    actuarial = {r[0] for r in con.execute(
+        "select contract_key from actuarial.policy_exposure").fetchall()}
+    assert a("D") not in actuarial and a("E") not in actuarial
+    audience = {r[0] for r in con.execute(
+        "select customer_key from intermediate.int_marketing_audience_consented").fetchall()}
+    assert audience == {m(c) for c in ("m1", "m2", "m3", "m10", "m6", "m7", "m8", "m9")}
+
+
+def test_orphan_claims_are_warned_about(build: dict[str, Any]) -> None:
+    relationship = [
+        r for r in build["results"]
+        if r["unique_id"].startswith("test.insurer_marts.relationships_stg_claims__claims")
+    ]
+    assert len(relationship) == 1
+    assert relationship[0]["status"] == "warn" and relationship[0]["failures"] == 1
+    failed = [r["unique_id"] for r in build["results"]
+              if r["status"] in ("error", "fail", "runtime error")]
+    assert failed == []
+    unit_tests = [r for r in build["results"] if r["unique_id"].startswith("unit_test.")]
+    assert unit_tests and all(r["status"] == "pass" for r in unit_tests)
+
+
+# ------------------------------------------------------------------------------ run_dbt
+
+
+def test_run_dbt_refuses_unknown_vars_and_options(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="master_key"):
+        run_dbt(["build"], warehouse=tmp_path / "w.duckdb", as_of=AS_OF,
+                extra_vars={"master_key": "x"})
+    with pytest.raises(ValueError, match="--vars"):
+        run_dbt(["build", "--vars", "{}"], warehouse=tmp_path / "w.duckdb", as_of=AS_OF)
+
+
+def test_run_dbt_failure_names_nodes_not_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dbt_run, "TARGET_PATH", tmp_path / "target")
+    monkeypatch.setattr(dbt_run, "LOG_PATH", tmp_path / "logs")
+    with pytest.raises(DbtRunError) as raised:
+        run_dbt(["run", "--select", "int_contract_periods_exploded"],
+                warehouse=tmp_path / "empty.duckdb", as_of=AS_OF,
+                extra_vars={"exposure_period": "fortnight"})
+    message = str(raised.value)
+    assert "exposure_period" in message
+    assert not re.search(r"[0-9a-f]{64}", message)
+
+
+def test_no_secret_in_dbt_artefacts(build: dict[str, Any]) -> None:
+    written = [p for p in build["tmp"].rglob("*") if p.is_file() and p.suffix != ".duckdb"]
+    assert any(p.name == "manifest.json" for p in written)
+    assert any(p.name == "dbt.log" for p in written)
+    for path in written:
+        assert SECRET.encode() not in path.read_bytes(), path.name
+
+
+def test_dbt_reads_no_environment_but_the_warehouse_path() -> None:
+    project = Path(dbt_run.DBT_PROJECT_DIR)
+    used = set()
+    for path in project.rglob("*"):
+        if path.suffix in (".sql", ".yml", ".yaml", ".md") and "target" not in path.parts:
+            used |= set(re.findall(r"env_var\(\s*['\"]([^'\"]+)", path.read_text()))
+    assert used == {"WAREHOUSE_PATH"}
