@@ -83,3 +83,47 @@ def build_marts() -> dict:
     run_dbt(["build"], warehouse=settings.paths().warehouse, as_of=as_of,
             extra_vars={"min_cell_size": settings.min_cell_size()})
     return _record("dbt", {"as_of": as_of.isoformat(), "dbt": "build succeeded"})
+
+
+def gate_marts() -> dict:
+    """Run the publication gate over every mart; raise (failing the task) when it fails."""
+    from expectations import collect_known_values, foreign_pseudonyms, run_gate
+
+    p = settings.paths()
+    deliveries = sorted(d for d in p.landing.glob("*/*") if d.is_dir())
+    known = collect_known_values(deliveries)
+    result = run_gate(
+        p.warehouse,
+        min_cell_size=settings.min_cell_size(),
+        known_values=known,
+        foreign_pseudonyms=foreign_pseudonyms(p.warehouse),
+        gx_root=p.gx,
+    )
+    _record("gate", {"passed": result.passed, "findings": len(result.findings),
+                     "seconds": round(result.seconds, 2)})
+    result.raise_for_failure()
+    return {"passed": True, "checks": len(result.checks), "seconds": round(result.seconds, 2)}
+
+
+def publish_marts(run_id: str | None = None) -> dict:
+    """Publish the gated marts atomically (the gate's summary must say it passed)."""
+    from datetime import UTC, datetime
+
+    from expectations.gate import SUMMARY_FILE
+    from transforms.publish import publish
+
+    p = settings.paths()
+    run_id = run_id or datetime.now(UTC).strftime("run-%Y%m%dT%H%M%SZ")
+    result = publish(p.warehouse, p.published, run_id=run_id,
+                     reports={SUMMARY_FILE: p.gx / SUMMARY_FILE})
+    return _record("publish", {"publication": str(result.publication),
+                               "tables": dict(result.tables)})
+
+
+def write_summary() -> dict:
+    """The counts `make run` prints at the end (also kept in data/run-summary.json)."""
+    from transforms.summary import collect
+
+    summary = collect()
+    settings.paths().run_summary.write_text(json.dumps(summary, indent=2, default=str))
+    return {k: summary[k] for k in ("rows_delivered", "rows_quarantined", "rows_loaded")}
