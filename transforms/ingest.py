@@ -192,7 +192,8 @@ def ingest_delivery(
     quarantined: list[Path] = []
     qdir = quarantine_root / delivery.system / delivery.delivery_date.isoformat()
     try:
-        with DeliveryWriter(con, delivery.delivery_date, keys.key_version) as writer:
+        with DeliveryWriter(con, delivery.delivery_date, keys.key_version,
+                            delivery.system) as writer:
             for name, meta in sorted(files.items()):
                 audit, qtmp = ingest_entity_file(writer, delivery, name, meta, classification,
                                                  keys, quarantine_root, batch_rows)

@@ -103,10 +103,10 @@ def scan_duckdb(path: Path, values: set[str], auto: ahocorasick.Automaton,
     try:
         value_frame = pl.DataFrame({"v": sorted(values)})
         for schema, table, column, _type in _duckdb_tables(con):
-            col = con.execute(
+            col = pl.from_arrow(con.execute(
                 f'select distinct cast("{column}" as varchar) as v from "{schema}"."{table}" '
                 f'where "{column}" is not null'
-            ).pl()
+            ).to_arrow_table())
             exact = col.join(value_frame, on="v", how="semi").height
             text = "\n".join(col["v"].to_list())
             n = exact + _count_substrings(auto, text)

@@ -88,14 +88,27 @@ class DeliveryWriter:
     are appended, and the transaction commits only when the block ends without an exception.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, delivery_date: date, key_version: str):
+    def __init__(self, con: duckdb.DuckDBPyConnection, delivery_date: date, key_version: str,
+                 system: str = ""):
         self.con = con
+        self.system = system
         self.delivery_date = delivery_date
         self.key_version = key_version
         self._prepared: set[str] = set()
 
     def __enter__(self) -> DeliveryWriter:
         ensure_audit(self.con)
+        others = self.con.execute(
+            "select distinct key_version from audit.deliveries where key_version <> ? "
+            "and not (system = ? and delivery_date = ?)",
+            [self.key_version, self.system, self.delivery_date],
+        ).fetchall()
+        if others:
+            raise KeyVersionMismatch(
+                f"the warehouse holds pseudonyms made with key version {others[0][0]}, this run "
+                f"uses {self.key_version}: re-pseudonymise the warehouse from the landing data "
+                "(`python -m transforms.rekey`) before loading with a new master key"
+            )
         self.con.execute("begin transaction")
         return self
 
