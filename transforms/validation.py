@@ -185,7 +185,8 @@ def validate(
         if col.identifier:
             valid = is_valid(col.identifier, t)
             too_long = blank(col.name).str.len_chars() > MAX_FIELD_CHARS
-            invalid = t.is_not_null() & (~valid.fill_null(False) | too_long)
+            # a value that normalises to nothing (a "phone" without digits) is invalid too
+            invalid = blank(col.name).is_not_null() & (~valid.fill_null(False) | too_long)
             if col.on_invalid == "quarantine":
                 rules[f"invalid:{col.name}"] = invalid
             else:
