@@ -65,8 +65,10 @@ def test_every_hashed_output_is_documented_format() -> None:
     contracts = cl.entity("policy_admin", "contracts")
     keys = DomainKeys.derive(os.urandom(32))
     n = 3
+    dtypes = {"string": pl.String, "date": pl.Date, "decimal": pl.Decimal(18, 2),
+              "integer": pl.Int64, "boolean": pl.Boolean}
     frame = pl.DataFrame({c.name: [None] * n for c in contracts.columns},
-                         schema={c.name: pl.String for c in contracts.columns})
+                         schema={c.name: dtypes[c.type] for c in contracts.columns})
     frame = frame.with_columns(
         pl.lit("OPW-0000001").alias("contract_number"),
         pl.lit(date(2024, 1, 1)).alias("start_date"),

@@ -44,6 +44,9 @@ FR_PLATE = r"^[A-HJ-NP-TV-Z]{2}-?[0-9]{3}-?[A-HJ-NP-TV-Z]{2}$"
 UK_LICENCE = r"^[A-Z9]{5}[0-9][0156][0-9]{4}[A-Z9]{2}[0-9][A-Z]{2}$"
 FR_LICENCE = r"^[0-9]{12}$"
 NINO = r"^(?!BG|GB|KN|NK|NT|TN|ZZ)[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z][0-9]{6}[A-D]$"
+# polars' regex engine has no look-ahead: the same rule as NINO, split in shape + prefixes.
+NINO_SHAPE = r"^[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z][0-9]{6}[A-D]$"
+NINO_UNISSUED_PREFIXES = ("BG", "GB", "KN", "NK", "NT", "TN", "ZZ")
 EMAIL = r"^[a-z0-9._%+'-]+@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$"
 E164_UK = r"^\+44[1-9][0-9]{9}$"
 E164_FR = r"^\+33[1-9][0-9]{8}$"
@@ -53,12 +56,16 @@ CARD_SHAPE = r"^[0-9]{13,19}$"
 
 def blank_to_null(expr: pl.Expr) -> pl.Expr:
     """Trim and turn empty strings into nulls: null must stay null, never hash(\"\")."""
-    trimmed = expr.str.strip_chars()
-    return pl.when(trimmed.str.len_chars() > 0).then(trimmed).otherwise(None)
+    return _non_empty(expr.str.strip_chars())
+
+
+def _non_empty(expr: pl.Expr) -> pl.Expr:
+    # replace() evaluates `expr` once; a when/then on it would evaluate it twice in eager mode
+    return expr.replace("", None)
 
 
 def _compact_upper(expr: pl.Expr) -> pl.Expr:
-    return blank_to_null(expr.str.to_uppercase().str.replace_all(r"[\s\-.]", ""))
+    return _non_empty(expr.str.replace_all(r"[\s\-.]", "").str.to_uppercase())
 
 
 def normalise_vin(expr: pl.Expr) -> pl.Expr:
@@ -71,15 +78,20 @@ def normalise_plate(expr: pl.Expr) -> pl.Expr:
 
 def normalise_reference(expr: pl.Expr) -> pl.Expr:
     """Contract, claim, customer and quote numbers: upper case, no whitespace."""
-    return blank_to_null(expr.str.to_uppercase().str.replace_all(r"\s", ""))
+    return _non_empty(expr.str.replace_all(r"\s", "").str.to_uppercase())
 
 
 def normalise_email(expr: pl.Expr) -> pl.Expr:
-    return blank_to_null(expr.str.strip_chars().str.to_lowercase())
+    return blank_to_null(expr.str.to_lowercase())
 
 
 def normalise_iban(expr: pl.Expr) -> pl.Expr:
     return _compact_upper(expr)
+
+
+def normalise_card(expr: pl.Expr) -> pl.Expr:
+    """Card numbers: digits only (`4111 1111-1111 1111` -> `4111111111111111`)."""
+    return blank_to_null(expr.str.replace_all(r"[\s\-]", ""))
 
 
 def normalise_postcode(expr: pl.Expr) -> pl.Expr:
@@ -91,20 +103,18 @@ def normalise_phone(expr: pl.Expr, country: pl.Expr | None = None) -> pl.Expr:
 
     A national number (leading 0) takes the country code of the row's country (GB when the
     row has none); `00` international prefixes become `+`; `(0)` trunk prefixes are dropped.
+    Written as a chain of replacements, each evaluated once (no branch re-evaluates its input).
     """
-    raw = expr.str.strip_chars().str.replace_all(r"\(0\)", "")
-    digits = raw.str.replace_all(r"[^0-9]", "")
-    has_plus = raw.str.starts_with("+")
-    cc = pl.lit("44") if country is None else (
-        pl.when(country.str.to_uppercase() == "FR").then(pl.lit("33")).otherwise(pl.lit("44"))
-    )
-    e164 = (
-        pl.when(has_plus).then(pl.lit("+") + digits)
-        .when(digits.str.starts_with("00")).then(pl.lit("+") + digits.str.slice(2))
-        .when(digits.str.starts_with("0")).then(pl.lit("+") + cc + digits.str.slice(1))
-        .otherwise(pl.lit("+") + digits)
-    )
-    return pl.when(digits.str.len_chars() > 0).then(e164).otherwise(None)
+    kept = expr.str.replace_all("(0)", "", literal=True).str.replace_all(r"[^0-9+]", "")
+    intl = kept.str.replace(r"^00", "+")
+    if country is None:
+        national = intl.str.replace(r"^0", "+44")
+    else:
+        code = pl.when(country.str.to_uppercase() == "FR").then(pl.lit("+33")).otherwise(
+            pl.lit("+44"))
+        national = intl.str.replace(r"^0", code)
+    digits = _non_empty(national.str.replace_all("+", "", literal=True))
+    return pl.lit("+") + digits
 
 
 def _casefold(expr: pl.Expr) -> pl.Expr:
@@ -204,6 +214,11 @@ def licence_valid(licence: pl.Expr) -> pl.Expr:
     return licence.str.contains(UK_LICENCE) | licence.str.contains(FR_LICENCE)
 
 
+def nino_valid(nino: pl.Expr) -> pl.Expr:
+    """UK National Insurance number: shape of NINO, minus the prefixes never issued."""
+    return nino.str.contains(NINO_SHAPE) & ~nino.str.slice(0, 2).is_in(NINO_UNISSUED_PREFIXES)
+
+
 def email_valid(email: pl.Expr) -> pl.Expr:
     return email.str.contains(EMAIL)
 
@@ -223,6 +238,8 @@ IDENTIFIERS: dict[str, tuple[Normaliser, Callable[[pl.Expr], pl.Expr]]] = {
     "iban": (lambda e, c: normalise_iban(e), iban_valid),
     "postcode": (lambda e, c: normalise_postcode(e), postcode_valid),
     "driving_licence": (lambda e, c: _compact_upper(e), licence_valid),
+    "nino": (lambda e, c: _compact_upper(e), nino_valid),
+    "card": (lambda e, c: normalise_card(e), card_valid),
     **{
         kind: (lambda e, c: normalise_reference(e), _format_validator(kind))
         for kind in FORMATS

