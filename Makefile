@@ -26,7 +26,7 @@ run: install key
 	CONTRACTS=$(CONTRACTS) DAYS=$(DAYS) AS_OF=$(AS_OF) SEED=$(SEED) bash scripts/run_pipeline.sh
 
 test: install
-	bash scripts/install_test_deps.sh
+	bash scripts/install-chromium.sh
 	uv run ruff check .
 	uv run python -m transforms.dbt_schema check
 	uv run pytest -q

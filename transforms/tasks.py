@@ -109,13 +109,12 @@ def publish_marts(run_id: str | None = None) -> dict:
     """Publish the gated marts atomically (the gate's summary must say it passed)."""
     from datetime import UTC, datetime
 
-    from expectations.gate import SUMMARY_FILE
+    from expectations import report_files
     from transforms.publish import publish
 
     p = settings.paths()
     run_id = run_id or datetime.now(UTC).strftime("run-%Y%m%dT%H%M%SZ")
-    result = publish(p.warehouse, p.published, run_id=run_id,
-                     reports={SUMMARY_FILE: p.gx / SUMMARY_FILE})
+    result = publish(p.warehouse, p.published, run_id=run_id, reports=report_files(p.gx))
     return _record("publish", {"publication": str(result.publication),
                                "tables": dict(result.tables)})
 

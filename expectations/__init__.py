@@ -1,0 +1,30 @@
+"""The publication gate (Great Expectations, driven by config/classification.yml).
+
+Usage, in the order the DAG calls it::
+
+    known = collect_known_values(delivery_dirs)            # raw values, in memory only
+    result = run_gate(warehouse, known_values=known,
+                      foreign_pseudonyms=foreign_pseudonyms(warehouse), gx_root=gx_dir)
+    result.raise_for_failure()                             # GateFailed: counts, never values
+
+Importing this package does not import Great Expectations; `run_gate` does.
+"""
+
+from expectations.findings import Check, Finding, Rule
+from expectations.gate import GateFailed, GateResult, report_files, run_gate
+from expectations.known_values import KnownValues, collect_known_values
+from expectations.pseudonyms import domain_pseudonyms, foreign_pseudonyms
+
+__all__ = [
+    "Check",
+    "Finding",
+    "GateFailed",
+    "GateResult",
+    "KnownValues",
+    "Rule",
+    "collect_known_values",
+    "domain_pseudonyms",
+    "foreign_pseudonyms",
+    "report_files",
+    "run_gate",
+]

@@ -1,0 +1,75 @@
+"""What the gate reports: a rule, a table, a column and a count. Never a value.
+
+Why a type of its own: every message the gate produces (exceptions, log lines, the JSON summary,
+Great Expectations metadata) is built from these fields only, so that no code path can copy an
+offending value into a place that outlives the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+
+
+class Rule(StrEnum):
+    """The gate's rules; the values are stable identifiers used in results and reports."""
+
+    MISSING_TABLE = "missing_table"
+    COLUMN_SET = "column_set"
+    COLUMN_NAME = "identifier_in_column_name"
+    IDENTIFIER = "identifier_pattern"
+    KNOWN_VALUE = "known_value"
+    SMALL_CELL = "small_cell"
+    PSEUDONYM_FORMAT = "pseudonym_format"
+    KEY_VERSION = "key_version"
+    FOREIGN_PSEUDONYM = "foreign_pseudonym"
+    GX_ERROR = "gx_error"
+
+
+RULE_TEXT: dict[Rule, str] = {
+    Rule.MISSING_TABLE: "the mart exists in the warehouse",
+    Rule.COLUMN_SET: "exactly the columns the classification allows for the mart's purpose",
+    Rule.COLUMN_NAME: "no column name is itself an identifier",
+    Rule.IDENTIFIER: "no valid direct identifier (validated, not just shaped) in string columns",
+    Rule.KNOWN_VALUE: "no raw identifier value of this run's deliveries, whole or inside text",
+    Rule.SMALL_CELL: "every row of an aggregated mart counts at least k persons",
+    Rule.PSEUDONYM_FORMAT: "pseudonyms are 64 lowercase hex characters (HMAC-SHA-256)",
+    Rule.KEY_VERSION: "a single, non-null key version per mart",
+    Rule.FOREIGN_PSEUDONYM: "no pseudonym of another purpose's domain",
+    Rule.GX_ERROR: "the Great Expectations check ran without error",
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One failed check. `kind` refines the rule (`email` for identifier_pattern, `unexpected`
+    or `missing` for column_set); `count` is rows for value rules, 1 for a column."""
+
+    rule: str
+    table: str
+    column: str | None
+    count: int
+    kind: str | None = None
+
+    def describe(self) -> str:
+        where = f"{self.table}.{self.column}" if self.column else self.table
+        what = f"{self.rule}:{self.kind}" if self.kind else self.rule
+        return f"{what} failed in {where}: count {self.count}"
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check as run, failed or not: what the summary and the privacy report list."""
+
+    rule: str
+    table: str
+    column: str | None
+    kind: str | None
+    count: int
+    passed: bool
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)

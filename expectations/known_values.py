@@ -1,0 +1,208 @@
+"""The run's raw identifier values, held in memory only, and how to find them in a mart.
+
+Why: pattern detection finds what looks like an identifier; this finds the identifiers we know
+were delivered, whatever they look like (a name-based address line, a malformed VIN kept by
+mistake). The values come from the run's landing CSVs, are compared in memory and are never
+written: `KnownValues` refuses to be pickled (so it cannot reach XCom or a cache) and its repr
+shows a count only.
+
+Matching is on a *fold*: NFKC, lower case, letters, digits and `@` only. The fold of a raw value
+and of its normalised form (transforms/identifiers.py: E.164 phones, compact VINs and plates...)
+are both kept, so `AB12 CDE`, `ab12cde` and `AB-12-CDE` are one value, and a phone is known in
+its international and national forms. A mart value matches when its fold equals a known value
+(all lengths) or contains one of at least MIN_SUBSTRING_CHARS characters.
+
+Name parts (surname, first name: the string parts of a composite identifier without a rule of
+their own) are known as the full name, both orders, not one by one: a single name part is not an
+identifier on its own, and vehicle makes published as dimensions (Ford, Bentley, Morgan, Smart)
+are also common surnames, which would block every publication for nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import polars as pl
+
+from transforms.classification import Classification, Entity
+from transforms.classification import load as load_classification
+from transforms.identifiers import normalise
+
+MIN_SUBSTRING_CHARS = 6
+MIN_EXACT_CHARS = 4  # shorter folds ("na", "01") are placeholders, not identifiers
+# what source systems put where a value is missing: never an identifier, often a mart value
+PLACEHOLDERS = ("unknown", "none", "null", "notknown", "notgiven", "notapplicable", "nil", "tbc",
+                "tba", "missing", "redacted")
+_FOLD_DROP = r"[^\p{L}\p{N}@]"
+_WINDOW_BUDGET = 20_000_000  # substring windows per batch: bounds memory on huge text columns
+_SEED = 20261127  # any fixed seed: hashes are compared within one process only
+
+
+def fold(expr: pl.Expr) -> pl.Expr:
+    """The comparison form: NFKC, lower case, letters, digits and `@` only."""
+    return expr.str.normalize("NFKC").str.to_lowercase().str.replace_all(_FOLD_DROP, "")
+
+
+class KnownValues:
+    """Folded raw identifier values of one run. In memory only: never pickled, never shown.
+
+    Held sorted by a 64-bit hash, so that each lookup is a binary search (confirmed on the
+    string) instead of a hash table rebuilt over millions of values for every column checked.
+    """
+
+    __slots__ = ("_keys", "_hashes", "_collisions", "_lengths", "columns_read")
+
+    def __init__(self, values: pl.Series, columns_read: int = 0) -> None:
+        folded = values.cast(pl.String).drop_nulls().unique()
+        folded = folded.filter(
+            (folded.str.len_chars() >= MIN_EXACT_CHARS) & ~folded.is_in(PLACEHOLDERS)
+        )
+        table = pl.DataFrame({"k": folded}).with_columns(h=pl.col("k").hash(_SEED)).sort("h")
+        self._keys = table["k"]
+        self._hashes = table["h"]
+        # values sharing a hash (about one pair in a run of 10^7) are looked up directly
+        self._collisions = table.filter(pl.col("h").is_duplicated())["k"]
+        lengths = self._keys.str.len_chars().unique().to_list()
+        self._lengths = tuple(sorted(n for n in lengths if n >= MIN_SUBSTRING_CHARS))
+        self.columns_read = columns_read
+
+    def __len__(self) -> int:
+        return self._keys.len()
+
+    def __repr__(self) -> str:
+        return f"KnownValues({len(self)} folded values from {self.columns_read} columns)"
+
+    def __reduce__(self) -> object:
+        raise TypeError("KnownValues hold raw identifiers: never pickle them (XCom, caches)")
+
+    def _contains(self, folded: pl.Series) -> pl.Series:
+        """Element-wise: is this folded string a known value?"""
+        if self._keys.is_empty() or folded.is_empty():
+            return pl.Series([False] * folded.len(), dtype=pl.Boolean)
+        hashes = folded.hash(_SEED)
+        at = self._hashes.search_sorted(hashes, side="left").clip(upper_bound=len(self) - 1)
+        found = (self._hashes.gather(at) == hashes) & (self._keys.gather(at) == folded)
+        if not self._collisions.is_empty():
+            found = found | folded.is_in(self._collisions.implode())
+        return found.fill_null(False)
+
+    def matches(self, values: pl.Series) -> pl.Series:
+        """For each value: does it equal or contain a known value? (booleans, nulls False)."""
+        texts = (
+            pl.DataFrame({"t": values.cast(pl.String)})
+            .with_row_index("i")
+            .with_columns(fold(pl.col("t")).fill_null(""))
+        )
+        hit = [texts.filter(self._contains(texts["t"]))["i"]]
+        if self._lengths:
+            hit.append(self._substring_hits(texts.filter(
+                pl.col("t").str.len_chars() > MIN_SUBSTRING_CHARS)))
+        found = pl.concat(hit).unique()
+        return texts["i"].is_in(found.implode()).rename(values.name)
+
+    def _substring_hits(self, texts: pl.DataFrame) -> pl.Series:
+        """Row ids whose folded text has a window equal to a known value (>= 6 characters)."""
+        hits = [pl.Series("i", [], dtype=pl.UInt32)]
+        for batch in _batches(texts, self._lengths):
+            windows = (
+                batch.with_columns(n=pl.lit(list(self._lengths), dtype=pl.List(pl.Int64)))
+                .explode("n")
+                .with_columns(L=pl.col("t").str.len_chars().cast(pl.Int64))
+                .filter(pl.col("n") <= pl.col("L"))
+                .with_columns(pos=pl.int_ranges(0, pl.col("L") - pl.col("n") + 1))
+                .explode("pos")
+                .select("i", w=pl.col("t").str.slice(pl.col("pos"), pl.col("n")))
+            )
+            hits.append(windows.filter(self._contains(windows["w"]))["i"])
+        return pl.concat(hits).unique()
+
+
+def _batches(texts: pl.DataFrame, lengths: tuple[int, ...]) -> Iterator[pl.DataFrame]:
+    """Split the texts so that each batch makes at most about _WINDOW_BUDGET windows."""
+    if texts.is_empty():
+        return
+    size = texts["t"].str.len_chars().cast(pl.Int64)
+    per_text = sum(((size - n + 1).clip(lower_bound=0)) for n in lengths)
+    budget_rows, start, running = [], 0, 0
+    for idx, w in enumerate(per_text.to_list()):
+        running += w
+        if running > _WINDOW_BUDGET:
+            budget_rows.append((start, idx + 1))
+            start, running = idx + 1, 0
+    budget_rows.append((start, texts.height))
+    for lo, hi in budget_rows:
+        if hi > lo:
+            yield texts.slice(lo, hi - lo)
+
+
+def _csv_files(deliveries: Iterable[Path]) -> Iterator[Path]:
+    for d in deliveries:
+        d = Path(d)
+        if d.is_dir():
+            yield from sorted(d.glob("*.csv"))
+        elif d.suffix == ".csv":
+            yield d
+
+
+def _entity_values(frame: pl.DataFrame, entity: Entity) -> tuple[list[pl.Series], int]:
+    """Folded raw and normalised values of the entity's direct identifiers in one file."""
+    country = pl.col("country") if "country" in frame.columns else None
+    parts_of_composites = {
+        s for comp in entity.composites for s in comp.sources
+        if entity.column(s).type == "string" and not entity.column(s).identifier
+    }
+    exprs: list[pl.Expr] = []
+    read = 0
+    for col in entity.columns:
+        if col.cls != "direct_identifier" or col.name not in frame.columns:
+            continue
+        if col.name in parts_of_composites:
+            continue
+        read += 1
+        raw = pl.col(col.name)
+        if not col.identifier:
+            exprs.append(fold(raw))
+            continue
+        # every value of a ruled kind (email, phone, VIN, plate, IBAN, licence, references) has
+        # a digit or an @: what has neither ("see notes") is filler, not an identifier
+        norm = fold(normalise(col.identifier, raw, country))
+        forms = [fold(raw), norm]
+        if col.identifier == "phone":  # national form: 0 + the number after the country code
+            forms.append(pl.lit("0") + norm.str.slice(2))
+        exprs += [pl.when(f.str.contains("[0-9@]")).then(f) for f in forms]
+    for comp in entity.composites:
+        parts = [p for p in comp.sources if p in parts_of_composites and p in frame.columns]
+        if len(parts) >= 2:
+            read += len(parts)
+            exprs.append(fold(pl.concat_str([pl.col(p) for p in parts], ignore_nulls=False)))
+            exprs.append(fold(pl.concat_str([pl.col(p) for p in reversed(parts)],
+                                            ignore_nulls=False)))
+    if not exprs:
+        return [], 0
+    got = frame.select([e.alias(f"v{i}") for i, e in enumerate(exprs)])
+    return [s.rename("v") for s in got.iter_columns()], read
+
+
+def collect_known_values(
+    deliveries: list[Path], classification: Classification | None = None
+) -> KnownValues:
+    """Read the run's landing CSVs (delivery folders or files) into a KnownValues.
+
+    A file whose system/entity the classification does not know is skipped here: the ingest
+    refuses such deliveries anyway.
+    """
+    classification = classification or load_classification()
+    series: list[pl.Series] = []
+    columns = 0
+    for path in _csv_files(deliveries):
+        try:
+            entity = classification.entity(path.parent.parent.name, path.stem)
+        except KeyError:
+            continue
+        frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
+        got, read = _entity_values(frame, entity)
+        series.extend(got)
+        columns += read
+    values = pl.concat(series) if series else pl.Series("v", [], dtype=pl.String)
+    return KnownValues(values, columns_read=columns)

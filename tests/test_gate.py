@@ -1,0 +1,360 @@
+"""The publication gate: each planted leak blocks publication with a finding that names the rule,
+the table, the column and a count; the previous publication stays intact; and the planted value
+appears in no file that the gate wrote. Look-alikes that fail validation do not block.
+
+One clean warehouse, gate run and publication is made per module and copied for each test: the
+Great Expectations import (several seconds) happens once per process, each gate run takes about
+a second.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import pickle
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+import pytest
+
+from expectations import GateFailed, KnownValues, collect_known_values, run_gate
+from expectations.detectors import KINDS, detect
+from expectations.findings import Rule
+from expectations.synthetic import synthetic_marts
+from transforms.classification import load as load_classification
+from transforms.publish import (
+    PublishError,
+    current_publication,
+    list_publications,
+    publication_is_intact,
+    publish,
+    snapshot,
+)
+
+ROWS = 300
+LANDING = [
+    {
+        "contract_number": "OPW-1234567", "customer_number": "C12345678", "surname": "Ford",
+        "first_name": "Anna", "address_line": "17 Quillfeather Lane",
+        "email": "anna.ford.k7@example.org", "phone": "07700 900123",
+        "vin": "1M8GDM9AXKP042788", "registration_plate": "AB12 CDE",
+        "iban": "GB82 WEST 1234 5698 7654 32", "country": "GB",
+    },
+    {
+        "contract_number": "OPW-7654321", "customer_number": "C87654321", "surname": "Martin",
+        "first_name": "Léa", "address_line": "4 rue des Glycines",
+        "email": "lea.martin.q3@example.fr", "phone": "06 12 34 56 78",
+        "vin": "WP0ZZZ99ZTS392124", "registration_plate": "AB-123-CD",
+        "iban": "FR14 2004 1010 0505 0001 3M02 606", "country": "FR",
+    },
+]
+
+
+@dataclass
+class Env:
+    data: Path
+    known: KnownValues
+    foreign: dict[str, pl.Series]
+    actuarial_pseudonym: str
+
+    @property
+    def warehouse(self) -> Path:
+        return self.data / "warehouse.duckdb"
+
+    @property
+    def gx(self) -> Path:
+        return self.data / "gx"
+
+    @property
+    def published(self) -> Path:
+        return self.data / "published"
+
+    def sql(self, *statements: str) -> None:
+        con = duckdb.connect(str(self.warehouse))
+        try:
+            for s in statements:
+                con.execute(s)
+        finally:
+            con.close()
+
+    def gate(self):
+        return run_gate(self.warehouse, known_values=self.known, foreign_pseudonyms=self.foreign,
+                        gx_root=self.gx)
+
+
+def _write_landing(data: Path) -> Path:
+    delivery = data / "landing" / "policy_admin" / "2026-11-01"
+    delivery.mkdir(parents=True)
+    with open(delivery / "contracts.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(LANDING[0]))
+        writer.writeheader()
+        writer.writerows(LANDING)
+    return delivery
+
+
+def _pseudonyms(warehouse: Path, table: str, column: str) -> pl.Series:
+    con = duckdb.connect(str(warehouse))
+    try:
+        return con.sql(f"select distinct {column} as p from {table}").pl()["p"]
+    finally:
+        con.close()
+
+
+@dataclass
+class Template:
+    data: Path
+    delivery: Path
+    known: KnownValues
+    foreign: dict[str, pl.Series]
+    actuarial_pseudonym: str
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    """A clean warehouse that passes the gate, and a first publication made from it."""
+    data = tmp_path_factory.mktemp("template") / "data"
+    data.mkdir()
+    warehouse = data / "warehouse.duckdb"
+    synthetic_marts(warehouse, rows=ROWS)
+    delivery = _write_landing(data)
+    actuarial = _pseudonyms(warehouse, "actuarial.policy_exposure", "contract_key")
+    marketing = _pseudonyms(warehouse, "marketing.renewal_audience", "customer_key")
+    t = Template(data, delivery, collect_known_values([delivery]),
+                 {"marketing": actuarial, "actuarial": marketing}, actuarial[0])
+    clean = Env(data, t.known, t.foreign, t.actuarial_pseudonym).gate()
+    assert clean.passed, clean.summary()
+    publish(warehouse, data / "published", run_id="clean", reports=clean.report_files())
+    return t
+
+
+@pytest.fixture
+def env(template: Template, tmp_path: Path) -> Env:
+    """A copy of the template (warehouse, GX project, publications) for one test to change."""
+    data = tmp_path / "data"
+    shutil.copytree(template.data, data, symlinks=True)
+    return Env(data, template.known, template.foreign, template.actuarial_pseudonym)
+
+
+def _files(*roots: Path) -> list[Path]:
+    return [p for r in roots if r.exists() for p in r.rglob("*") if p.is_file()]
+
+
+def _hits(value: str, *roots: Path) -> list[str]:
+    needle = value.lower().encode("utf-8")
+    return [str(p) for p in _files(*roots) if needle in p.read_bytes().lower()]
+
+
+@dataclass(frozen=True)
+class Plant:
+    id: str
+    sql: tuple[str, ...]
+    value: str
+    rule: str
+    table: str
+    column: str | None
+    kind: str | None = None
+
+
+PLANTS = [
+    Plant("email in kept text",
+          ("update actuarial.claims_development set failed_component = "
+           "'engine noise, call back zed.planted.x9@example.net' where rowid = 0",),
+          "zed.planted.x9@example.net", Rule.IDENTIFIER, "actuarial.claims_development",
+          "failed_component", "email"),
+    Plant("unclassified column",
+          ("alter table marketing.segments add column contact varchar",
+           "update marketing.segments set contact = 'tom.planted.v4@example.com' where rowid = 1"),
+          "tom.planted.v4@example.com", Rule.COLUMN_SET, "marketing.segments", "contact",
+          "unexpected"),
+    Plant("vin in mart column",
+          ("update actuarial.policy_exposure set make_group = '1HGCM82633A004352' "
+           "where rowid = 2",),
+          "1HGCM82633A004352", Rule.IDENTIFIER, "actuarial.policy_exposure", "make_group", "vin"),
+    Plant("cell of 3 customers",
+          ("update marketing.segments set customers = 3, region = 'GB-QX' where rowid = 3",),
+          "GB-QX", Rule.SMALL_CELL, "marketing.segments", "customers"),
+    Plant("actuarial pseudonym in marketing",
+          ("update marketing.renewal_audience set customer_key = '{actuarial}' where rowid = 4",),
+          "{actuarial}", Rule.FOREIGN_PSEUDONYM, "marketing.renewal_audience", "customer_key"),
+    Plant("known raw value, whole",
+          ("update actuarial.frequency_severity set region = '17 Quillfeather Lane' "
+           "where rowid = 5",),
+          "Quillfeather", Rule.KNOWN_VALUE, "actuarial.frequency_severity", "region"),
+    Plant("known raw value, inside text",
+          ("update actuarial.claims_development set failed_component = "
+           "'towed from 4 RUE DES GLYCINES' where rowid = 6",),
+          "Glycines", Rule.KNOWN_VALUE, "actuarial.claims_development", "failed_component"),
+    Plant("second key version",
+          ("update actuarial.policy_exposure set key_version = 'k2027planted' where rowid = 7",),
+          "k2027planted", Rule.KEY_VERSION, "actuarial.policy_exposure", "key_version"),
+    Plant("malformed pseudonym",
+          ("update actuarial.policy_exposure set contract_key = 'OPW-7654329' where rowid = 8",),
+          "OPW-7654329", Rule.PSEUDONYM_FORMAT, "actuarial.policy_exposure", "contract_key"),
+    Plant("identifier as a column name",
+          ('alter table marketing.segments add column "ann.planted.z2@example.org" varchar',),
+          "ann.planted.z2@example.org", Rule.COLUMN_NAME, "marketing.segments", None),
+]
+
+
+@pytest.mark.parametrize("plant", PLANTS, ids=[p.id for p in PLANTS])
+def test_planted_leak_blocks_publication(
+    plant: Plant, env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    value = plant.value.format(actuarial=env.actuarial_pseudonym)
+    before = snapshot(env.published)
+    publications = list_publications(env.published)
+    env.sql(*(s.format(actuarial=env.actuarial_pseudonym) for s in plant.sql))
+
+    result = env.gate()
+
+    assert not result.passed
+    matching = [f for f in result.findings
+                if (f.rule, f.table, f.column, f.kind) == (plant.rule, plant.table, plant.column,
+                                                         plant.kind)]
+    assert matching and all(f.count >= 1 for f in matching), result.summary()
+    with pytest.raises(GateFailed) as failed:
+        result.raise_for_failure()
+    message = str(failed.value)
+    assert str(plant.rule) in message and plant.table in message
+    assert plant.column is None or plant.column in message
+
+    with pytest.raises(PublishError):
+        publish(env.warehouse, env.published, run_id="planted", reports=result.report_files())
+    assert snapshot(env.published) == before
+    assert publication_is_intact(current_publication(env.published))
+    assert list_publications(env.published) == publications
+
+    # everything the gate wrote (its GX project and summary) and every report folder; the
+    # previous publication's marts legitimately hold actuarial pseudonyms, and are unchanged
+    reports = list((env.data / "publications").glob("*/reports"))
+    assert _hits(value, env.gx, *reports) == []
+    assert value.lower() not in message.lower()
+    assert value.lower() not in caplog.text.lower()
+
+
+def test_clean_marts_pass_with_every_rule(env: Env) -> None:
+    result = env.gate()
+    assert result.passed, result.summary()
+    assert result.skipped == []
+    rules = {c.rule for c in result.checks}
+    assert rules >= {str(r) for r in Rule} - {str(Rule.GX_ERROR)}
+    assert (env.gx / "uncommitted" / "data_docs" / "local_site" / "index.html").is_file()
+    summary = json.loads((env.gx / "gate-summary.json").read_text())
+    assert summary["passed"] is True
+    assert set(summary["tables"]) == {m.name for m in load_classification().marts}
+
+
+def test_look_alikes_do_not_block(env: Env) -> None:
+    env.sql(
+        # a 17-character code with a wrong check digit, an IBAN failing mod 97, a number failing
+        # Luhn, a never-issued NI prefix, a miles range, a year and lower-case prose
+        "update actuarial.claims_development set failed_component = '1M8GDM9A1KP042788' "
+        "where rowid = 0",
+        "update actuarial.claims_development set failed_component = 'GB82WEST12345698765433' "
+        "where rowid = 1",
+        "update actuarial.claims_development set failed_component = 'ref 4111111111111112' "
+        "where rowid = 2",
+        "update actuarial.claims_development set failed_component = 'GB123456A' where rowid = 3",
+        "update actuarial.frequency_severity set region = '10000-20000 miles' where rowid = 0",
+        "update actuarial.frequency_severity set region = 'at 123 km in 2024' where rowid = 1",
+    )
+    result = env.gate()
+    assert result.passed, result.summary()
+
+
+def test_gx_results_hold_counts_only(env: Env) -> None:
+    env.sql("update actuarial.claims_development set failed_component = "
+            "'zed.planted.x9@example.net' where rowid = 0",
+            "update actuarial.policy_exposure set contract_key = 'not-a-pseudonym' "
+            "where rowid = 0")
+    env.gate()
+    forbidden = {"partial_unexpected_list", "partial_unexpected_counts", "unexpected_list",
+                 "unexpected_rows", "partial_unexpected_index_list", "unexpected_index_list"}
+    results = list((env.gx / "uncommitted" / "validations").rglob("*.json"))
+    assert results
+    for path in results:
+        for r in json.loads(path.read_text())["results"]:
+            assert not forbidden & set(r["result"]), path
+            observed = r["result"].get("observed_value")
+            assert observed is None or isinstance(observed, int | float | list)
+
+
+def test_missing_mart_is_a_finding(env: Env) -> None:
+    env.sql("drop table marketing.segments")
+    result = env.gate()
+    assert (Rule.MISSING_TABLE, "marketing.segments") in {(f.rule, f.table)
+                                                          for f in result.findings}
+
+
+# -- detectors and known values, without Great Expectations ----------------------------------
+
+POSITIVES = {
+    "email": "write to Ann.Example+x@mail.example.co.uk today",
+    "phone": "call +44 (0)20 7946 0958 or 06 12 34 56 78",
+    "vin": "vehicle 1m8gdm9axkp042788 towed",
+    "iban": "pay GB82 WEST 1234 5698 7654 32 now",
+    "card": "card 4111 1111 1111 1111 exp",
+    "uk_postcode": "lives at SW1A 1AA",
+    "fr_postcode": "69003 Lyon",
+    "plate": "plate AB12 CDE seen",
+    "nino": "NI AB 12 34 56 C",
+    "driving_licence": "licence MORGA753116SM9IJ",
+    "contract_number": "contract OPW-1234567",
+    "claim_number": "claim CLM-12345678",
+    "customer_number": "customer C12345678",
+    "quote_number": "quote Q123456789",
+    "transaction_id": "payment TX1234567890",
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_kind_is_found_inside_text(kind: str) -> None:
+    flags = detect(pl.Series([POSITIVES[kind]]))
+    assert flags[kind][0], kind
+
+
+@pytest.mark.parametrize("text", [
+    "1M8GDM9A1KP042788", "GB82WEST12345698765433", "4111111111111112", "GB123456A",
+    "QQ123456C", "10000-20000", "12000 km", "at 123 km", "mechanical_breakdown", "GB-SW",
+    "FR-974", "100-150k", "k2026a", "bad@", "0-1",
+])
+def test_look_alikes_are_not_identifiers(text: str) -> None:
+    flags = detect(pl.Series([text]))
+    assert not any(flags[k][0] for k in KINDS), [k for k in KINDS if flags[k][0]]
+
+
+def test_known_values_stay_in_memory(template: Template) -> None:
+    known = collect_known_values([template.delivery])
+    assert len(known) > 0 and "Quillfeather" not in repr(known)
+    with pytest.raises(TypeError):
+        pickle.dumps(known)
+
+
+def test_known_values_match_forms_not_name_parts(template: Template) -> None:
+    known = template.known
+    values = pl.Series("v", [
+        "+447700900123",  # the landing's national UK number, in E.164
+        "ab12cde",  # the plate, compact and lower case
+        "ANNA FORD",  # the full name
+        "ford",  # a surname alone is a vehicle make, not an identifier
+        "martin",
+        "gold",
+    ])
+    assert known.matches(values).to_list() == [True, True, True, False, False, False]
+
+
+def test_placeholders_in_identifier_fields_are_not_known_values(tmp_path: Path) -> None:
+    delivery = tmp_path / "policy_admin" / "2026-11-02"
+    delivery.mkdir(parents=True)
+    (delivery / "contracts.csv").write_text(
+        "contract_number,address_line,email,phone,country\n"
+        "OPW-1111111,unknown,none,N/A,GB\n"
+        "OPW-2222222,Not known,see notes,tbc,FR\n",
+        encoding="utf-8",
+    )
+    known = collect_known_values([delivery])
+    values = pl.Series(["unknown", "none", "see notes", "not known", "OPW-2222222"])
+    assert known.matches(values).to_list() == [False, False, False, False, True]

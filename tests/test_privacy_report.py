@@ -1,0 +1,133 @@
+"""The auditor's documents: the privacy report as a browser renders it, and docs/classification.md
+kept in step with the classification.
+
+The report is checked in a real headless Chromium (Debian's package; scripts/install-chromium.sh
+installs it). Without Chromium the browser tests are skipped, except in CI (CI set), where they
+must run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from expectations import run_gate
+from expectations.synthetic import KEY_VERSION, synthetic_marts
+from transforms.classification import load as load_classification
+from transforms.privacy_report import DOCS_PATH, main, render_markdown
+from transforms.publish import publish
+
+CLASSIFICATION = load_classification()
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_committed_classification_doc_is_up_to_date() -> None:
+    assert DOCS_PATH.read_text(encoding="utf-8") == render_markdown(CLASSIFICATION), (
+        "docs/classification.md is stale: run `python -m transforms.privacy_report docs`"
+    )
+    assert main(["docs", "--check"]) == 0
+
+
+def test_classification_doc_covers_every_source_field_and_mart() -> None:
+    text = render_markdown(CLASSIFICATION)
+    for entity in CLASSIFICATION.entities:
+        assert f"### {entity.system}.{entity.name}" in text
+        for col in entity.columns:
+            assert f"| {col.name} |" in text
+    for mart in CLASSIFICATION.marts:
+        assert f"### {mart.name}" in text
+
+
+@pytest.fixture(scope="module")
+def publication(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real gate run and publication over synthetic marts."""
+    data = tmp_path_factory.mktemp("report") / "data"
+    data.mkdir()
+    synthetic_marts(data / "warehouse.duckdb", rows=200)
+    gate = run_gate(data / "warehouse.duckdb", gx_root=data / "gx", foreign_pseudonyms={})
+    assert gate.passed, gate.summary()
+    result = publish(data / "warehouse.duckdb", data / "published", run_id="report-run",
+                     reports=gate.report_files())
+    return result.publication
+
+
+def test_report_names_every_mart_column_and_basis(publication: Path) -> None:
+    html = (publication / "reports" / "privacy-report.html").read_text(encoding="utf-8")
+    assert "<script" not in html.lower()
+    for mart in CLASSIFICATION.marts:
+        assert mart.name in html and mart.retention in html
+        for col in mart.columns:
+            assert f"<td>{col.name}</td>" in html
+    assert "Legitimate interest" in html and "Consent" in html
+    assert KEY_VERSION in html
+    assert 'href="data-docs/index.html"' in html
+    assert (publication / "reports" / "data-docs" / "index.html").is_file()
+
+
+class _Sections(HTMLParser):
+    """Visible text per <section id=...> of the rendered DOM."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text: dict[str, list[str]] = {"": []}
+        self._stack: list[str] = [""]
+        self._depth: list[int] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "section":
+            sid = dict(attrs).get("id") or ""
+            self._stack.append(sid)
+            self.text.setdefault(sid, [])
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "section" and len(self._stack) > 1:
+            self._stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        if data.strip():
+            self.text[self._stack[-1]].append(data.strip())
+
+
+def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess[str]:
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is required in CI: run scripts/install-chromium.sh")
+        pytest.skip("chromium is not installed (scripts/install-chromium.sh installs it)")
+    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+           "--no-first-run", "--disable-background-networking", "--disable-component-update",
+           "--disable-sync", f"--user-data-dir={profile}", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True)
+
+
+def test_report_renders_in_a_browser(publication: Path, tmp_path: Path) -> None:
+    report = publication / "reports" / "privacy-report.html"
+    dom = _chromium(["--dump-dom", report.as_uri()], tmp_path / "profile").stdout
+    parsed = _Sections()
+    parsed.feed(dom)
+    for mart in CLASSIFICATION.marts:
+        section = " ".join(parsed.text.get(mart.name.replace(".", "-"), []))
+        assert mart.name in section, mart.name
+        assert CLASSIFICATION.purposes[mart.purpose]["title"] in section
+        for col in mart.columns:
+            assert col.name in section.split(), (mart.name, col.name)
+        assert "This run's gate results" in section and "passed" in section
+    for purpose in {m.purpose for m in CLASSIFICATION.marts}:
+        section = " ".join(parsed.text.get(f"sources-{purpose}", []))
+        assert "dropped: no purpose receives it" in section
+
+    shot = tmp_path / "report.png"
+    _chromium(["--window-size=1280,2400", f"--screenshot={shot}", report.as_uri()],
+              tmp_path / "profile")
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def test_data_docs_link_opens_in_a_browser(publication: Path, tmp_path: Path) -> None:
+    docs = publication / "reports" / "data-docs" / "index.html"
+    dom = _chromium(["--dump-dom", docs.as_uri()], tmp_path / "profile").stdout
+    for mart in CLASSIFICATION.marts:
+        assert mart.name in dom
