@@ -150,3 +150,42 @@ def test_the_key_appears_in_nothing_the_run_wrote(pipeline_run: dict) -> None:
     result = scan([base, ROOT / "dbt_project" / "target"], secrets)
     assert result.total == 0, json.dumps(result.as_dict(), indent=1)
     assert derived.key_version in pipeline_run["stdout"]
+
+
+def test_a_planted_leak_fails_the_dag_and_keeps_the_publication(pipeline_run: dict) -> None:
+    """Runs last: a raw VIN smuggled into a kept field must stop publication, visibly."""
+    import polars as pl
+
+    from transforms.publish import snapshot
+
+    data = pipeline_run["data"]
+    contracts = sorted((data / "landing" / "policy_admin").rglob("contracts.csv"))[0]
+    vin = pl.read_csv(contracts, infer_schema=False)["vin"][5]
+    before = snapshot(data / "published")
+    wh = data / "warehouse.duckdb"
+    con = duckdb.connect(str(wh))
+    original = con.execute("select claim_key, failed_component from pseudo_actuarial.claims__claims"
+                           " limit 1").fetchall()[0]
+    con.execute("update pseudo_actuarial.claims__claims set failed_component = ? "
+                "where claim_key = ?", [vin, original[0]])
+    con.close()
+    try:
+        env = {**pipeline_run["env"], "PIPELINE_AS_OF": "2026-11-26"}
+        proc = subprocess.run(
+            ["bash", "-c", "source scripts/pipeline_env.sh && uv run python -m "
+             "transforms.airflow_run build_and_publish 2026-11-26"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode != 0, "the DAG must fail visibly"
+        assert "dag run state failed" in out
+        assert "failed_component" in out and "GateFailed" in out
+        assert snapshot(data / "published") == before, "the previous publication is untouched"
+        written = [data / "gx", data / "logs", data / "state", data / "published",
+                   pipeline_run["base"] / "airflow_home"]
+        assert vin not in out
+        assert scan(written, {vin}).total == 0, "the gate never repeats the leaked value"
+    finally:
+        con = duckdb.connect(str(wh))
+        con.execute("update pseudo_actuarial.claims__claims set failed_component = ? "
+                    "where claim_key = ?", [original[1], original[0]])
+        con.close()

@@ -25,6 +25,7 @@ from transforms.classification import load as load_classification
 from transforms.keys import DomainKeys
 from transforms.load import DeliveryWriter, EntityAudit, loaded_checksums
 from transforms.minimise import minimise
+from transforms.suppression import drop_erased_subjects, load_suppression
 from transforms.validation import (
     ROW_INDEX,
     DeliveryRefused,
@@ -140,13 +141,15 @@ def ingest_entity_file(
              / f"{entity.name}.parquet.tmp")
     qwriter: pq.ParquetWriter | None = None
     purposes = entity.purposes()
+    suppressed = load_suppression(writer.con, keys)  # erased subjects: transforms/suppression.py
     try:
         for batch in _batches(lf, entity, batch_rows):
             lo, hi = batch[ROW_INDEX].min(), batch[ROW_INDEX].max()
             batch_flags = flags.filter(pl.col(ROW_INDEX).is_between(lo, hi))
             result = validate(batch, entity, delivery.delivery_date, batch_flags)
+            erased = drop_erased_subjects(result, entity, suppressed, keys)  # not loaded, not kept
             audit.rows_read += result.rows_read
-            audit.rows_quarantined += result.quarantine.height
+            audit.rows_quarantined += result.quarantine.height + erased
             audit.reason_counts.update(result.reason_counts)
             audit.nullified_counts.update(result.nullified_counts)
             if result.quarantine.height:

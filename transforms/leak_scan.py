@@ -8,7 +8,9 @@ were found where, and never prints a value: a scan that echoed what it found wou
 Every value of every direct-identifier column (and of the composite person's parts), in its raw
 form and its normalised form, is searched for: as a whole cell value in every column of every
 table, and as a substring (values of at least MIN_SUBSTRING_CHARS characters) in every text cell,
-every Parquet string column and every other file's text, with an Aho-Corasick automaton.
+every Parquet string column and every other file's text, with an Aho-Corasick automaton. A single
+first name or surname is searched as a whole cell only; inside text, names are searched as full
+names (an ordinary word such as "French" is also a surname).
 """
 
 from __future__ import annotations
@@ -34,6 +36,18 @@ TEXT_SUFFIXES = {".log", ".json", ".txt", ".html", ".sql", ".csv", ".yml", ".yam
                  ".css", ".xml", ".manifest", ".db", ".sqlite", ""}
 
 
+NAME_COLUMNS = ("surname", "first_name")
+
+
+class Needles(set):
+    """Values to look for: every value as a whole cell (the set itself), and `substrings` to
+    look for inside text. A single first name or surname is an ordinary word too ("French",
+    "Ford", "Rose"), so inside text a person's name is searched as the full name, both orders.
+    """
+
+    substrings: set[str]
+
+
 @dataclass
 class ScanResult:
     values_searched: int
@@ -52,7 +66,8 @@ def identifier_values(landing_files: Iterable[Path], classification: Classificat
                       extra_columns: Iterable[str] = ()) -> set[str]:
     """Raw and normalised values of every direct identifier in the given delivery files."""
     classification = classification or load_classification()
-    values: set[str] = set()
+    values = Needles()
+    names: set[str] = set()
     for path in landing_files:
         system, entity_name = path.parent.parent.name, path.stem
         try:
@@ -72,6 +87,14 @@ def identifier_values(landing_files: Iterable[Path], classification: Classificat
             got = frame.select(exprs)
             for series in got.iter_columns():
                 values.update(v for v in series.drop_nulls().to_list() if v)
+                if col.name in NAME_COLUMNS:
+                    names.update(v for v in series.drop_nulls().to_list() if v)
+        if all(c in frame.columns for c in NAME_COLUMNS):
+            first, last = (pl.col(c).str.strip_chars() for c in NAME_COLUMNS)
+            full = frame.select((first + " " + last).alias("a"), (last + " " + first).alias("b"))
+            for series in full.iter_columns():
+                values.update(v for v in series.drop_nulls().to_list() if v)
+    values.substrings = {v for v in values if v not in names}
     return values
 
 
@@ -103,7 +126,7 @@ def scan_duckdb(path: Path, values: set[str], auto: ahocorasick.Automaton,
     try:
         value_frame = pl.DataFrame({"v": sorted(values)})
         for schema, table, column, _type in _duckdb_tables(con):
-            col = pl.from_arrow(con.execute(
+            col = pl.from_arrow(con.sql(
                 f'select distinct cast("{column}" as varchar) as v from "{schema}"."{table}" '
                 f'where "{column}" is not null'
             ).to_arrow_table())
@@ -142,7 +165,7 @@ def scan_text_file(path: Path, auto: ahocorasick.Automaton, result: ScanResult) 
 def scan(targets: Iterable[Path], values: set[str]) -> ScanResult:
     """Search every file under the targets (files or folders) for the values."""
     result = ScanResult(values_searched=len(values))
-    auto = _automaton(values)
+    auto = _automaton(getattr(values, "substrings", values))
     for target in targets:
         files = [target] if target.is_file() else sorted(p for p in target.rglob("*")
                                                           if p.is_file())

@@ -1,0 +1,69 @@
+"""Apply the data subjects' requests and the retention periods, then have the marts rebuilt.
+
+Daily at 03:00 UTC, hours after ingest_deliveries (midnight): DuckDB allows one writer, and a
+task that finds the warehouse busy is retried. Process the DPO's pending requests (erasure,
+objection, consent withdrawal, restriction, access), apply the retention rules as of the run's
+date, retire publications made before the latest removal, and, when anything changed, update
+the `warehouse_pseudonymised` asset so that build_and_publish rebuilds and republishes the marts.
+
+Thin by design: each task calls transforms.rights_tasks, testable without Airflow. Tasks run one
+after the other because DuckDB allows one writer. XComs carry counts only.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset, dag, task
+
+WAREHOUSE = Asset("warehouse_pseudonymised")
+
+
+@dag(
+    dag_id="retention_and_rights",
+    schedule="0 3 * * *",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={"retries": 2, "retry_delay": timedelta(minutes=2)},
+    tags=["retention", "rights", "privacy"],
+    doc_md=__doc__,
+)
+def retention_and_rights() -> None:
+    @task
+    def process_subject_requests(ds: str | None = None) -> dict:
+        from transforms.rights_tasks import process_subject_requests
+
+        return process_subject_requests(ds)
+
+    @task
+    def apply_retention(ds: str | None = None) -> dict:
+        from transforms.rights_tasks import apply_retention_rules
+
+        return apply_retention_rules(ds)
+
+    @task
+    def retire_publications() -> dict:
+        from transforms.rights_tasks import retire_publications
+
+        return retire_publications()
+
+    @task(outlets=[WAREHOUSE])
+    def signal_rebuild(requests: dict, retention: dict, retired: dict) -> dict:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from transforms.rights_tasks import rebuild_needed
+
+        if not rebuild_needed(requests, retention, retired):
+            raise AirflowSkipException("nothing changed: no rebuild needed")
+        return {"rebuild": True}
+
+    requests = process_subject_requests()
+    retention = apply_retention()
+    retired = retire_publications()
+    requests >> retention >> retired
+    signal_rebuild(requests, retention, retired)
+
+
+retention_and_rights()
