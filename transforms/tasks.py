@@ -111,12 +111,15 @@ def publish_marts(run_id: str | None = None) -> dict:
 
     from expectations import report_files
     from transforms.publish import publish
+    from transforms.removals import latest_removal, retire_stale_publications
 
     p = settings.paths()
     run_id = run_id or datetime.now(UTC).strftime("run-%Y%m%dT%H%M%SZ")
     result = publish(p.warehouse, p.published, run_id=run_id, reports=report_files(p.gx))
+    # an erasure since an older publication was made: that publication must not outlive it
+    retired = retire_stale_publications(p.published, latest_removal(p.warehouse))
     return _record("publish", {"publication": str(result.publication),
-                               "tables": dict(result.tables)})
+                               "tables": dict(result.tables), "retired": retired})
 
 
 def write_summary() -> dict:
