@@ -59,27 +59,28 @@ def d(text: str) -> date:
 
 ACTUARIAL_CONTRACTS = [
     # cancelled mid-period: 184 days of 2023, 60 days of 2024 (366-day term)
-    dict(contract_key=a("A"), person_key=a("pA"), product="warranty", tier="gold",
+    dict(contract_key=a("A"), person_key=a("pA"), product="warranty", tier="gold", country="GB",
          start_date=d("2023-07-01"), end_date=d("2024-07-01"),
          cancellation_date=d("2024-03-01"), premium_excl_ipt=Decimal("366.00")),
     # ends on the year boundary: 365 days of 2023
-    dict(contract_key=a("B"), person_key=a("pB"), product="warranty", tier="silver",
+    dict(contract_key=a("B"), person_key=a("pB"), product="warranty", tier="silver", country="GB",
          start_date=d("2023-01-01"), end_date=d("2024-01-01"),
          premium_excl_ipt=Decimal("365.00")),
-    # cut after as_of: 214 days of 2024
-    dict(contract_key=a("C"), person_key=a("pC"), product="assistance", tier="bronze",
+    # cut after as_of: 214 days of 2024; a French contract (amounts in EUR)
+    dict(contract_key=a("C"), person_key=a("pC"), product="assistance", tier="bronze", country="FR",
          start_date=d("2024-06-01"), end_date=d("2025-06-01"),
          premium_excl_ipt=Decimal("365.00")),
     # restricted subject (by person), erased subject (by contract): left out
-    dict(contract_key=a("D"), person_key=a("pD"), product="warranty", tier="gold",
+    dict(contract_key=a("D"), person_key=a("pD"), product="warranty", tier="gold", country="GB",
          start_date=d("2024-01-01"), end_date=d("2025-01-01"),
          premium_excl_ipt=Decimal("100.00")),
-    dict(contract_key=a("E"), person_key=a("pE"), product="warranty", tier="gold",
+    dict(contract_key=a("E"), person_key=a("pE"), product="warranty", tier="gold", country="GB",
          start_date=d("2024-01-01"), end_date=d("2025-01-01"),
          premium_excl_ipt=Decimal("100.00")),
 ]
 # F is redelivered: the second delivery adds a cancellation (91 days of 2024 covered)
 CONTRACT_F = dict(contract_key=a("F"), person_key=a("pF"), product="warranty", tier="gold",
+                  country="GB",
                   start_date=d("2024-01-01"), end_date=d("2025-01-01"),
                   premium_excl_ipt=Decimal("366.00"))
 
@@ -135,10 +136,11 @@ ACTUARIAL_REQUESTS = [
 
 
 def marketing_contract(customer: str, product: str, band: str, region: str | None,
-                       end: str, premium: str, consent: bool = True) -> dict[str, Any]:
+                       end: str, premium: str, consent: bool = True,
+                       country: str = "GB") -> dict[str, Any]:
     return dict(contract_key=m(f"k-{customer}"), customer_key=m(customer),
                 person_key=m(f"p-{customer}"), product=product, tier="gold",
-                vehicle_age_band=band, region=region, country="GB",
+                vehicle_age_band=band, region=region, country=country,
                 start_month=d("2023-03-01"), end_month=d(end),
                 premium_excl_ipt=Decimal(premium), consent_email=consent,
                 consent_email_date=d("2023-03-01"))
@@ -153,12 +155,14 @@ MARKETING_CONTRACTS = [
     marketing_contract("m4", "warranty", "2-3", "GB-SW", "2025-06-01", "999.00"),
     marketing_contract("m5", "warranty", "2-3", "GB-SW", "2025-06-01", "999.00", consent=False),
     marketing_contract("m11", "warranty", "2-3", "GB-SW", "2025-06-01", "999.00"),
-    # three cells of one customer each, pooled into 'other' (3 customers: published)
-    marketing_contract("m6", "warranty", "2-3", "FR-69", "2025-01-01", "150.00"),
-    marketing_contract("m7", "warranty", "2-3", "FR-75", "2025-08-01", "250.00"),
-    marketing_contract("m8", "warranty", "2-3", None, "2025-08-01", "350.00"),
+    # three French cells of one customer each, pooled into 'other' in EUR (3 customers: published)
+    marketing_contract("m6", "warranty", "2-3", "FR-69", "2025-01-01", "150.00", country="FR"),
+    marketing_contract("m7", "warranty", "2-3", "FR-75", "2025-08-01", "250.00", country="FR"),
+    marketing_contract("m8", "warranty", "2-3", None, "2025-08-01", "350.00", country="FR"),
     # alone even after pooling: suppressed from segments, still in the renewal audience
     marketing_contract("m9", "assistance", "0-1", "GB-M", "2025-03-01", "500.00"),
+    # alone in GBP: pooled into 'other' of GBP, never with the EUR customers above
+    marketing_contract("m12", "warranty", "2-3", "GB-NW", "2025-01-01", "990.00"),
 ]
 
 MARKETING_REQUESTS = [
@@ -248,6 +252,9 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         run_dbt(["build"], warehouse=warehouse, as_of=AS_OF, extra_vars={"min_cell_size": K})
         assert os.environ["PIPELINE_MASTER_KEY"] == SECRET  # put back afterwards
         results = json.loads((tmp / "target" / "run_results.json").read_text())
+        # the documentation site, on the built warehouse (before anything opens it read-only)
+        run_dbt(["docs", "generate"], warehouse=warehouse, as_of=AS_OF,
+                extra_vars={"min_cell_size": K})
         yield {"warehouse": warehouse, "results": results["results"], "tmp": tmp}
 
 
@@ -300,6 +307,8 @@ def test_policy_exposure_by_hand(con: duckdb.DuckDBPyConnection) -> None:
         assert row["key_version"] == KEY_VERSION
     assert got[(a("C"), 2024)]["product"] == "assistance"
     assert got[(a("A"), 2023)]["tier"] == "gold"
+    currencies = {key: row["currency"] for key, row in got.items()}
+    assert currencies == {key: "EUR" if key[0] == a("C") else "GBP" for key in expected}
 
 
 def test_frequency_severity_cells(con: duckdb.DuckDBPyConnection) -> None:
@@ -316,19 +325,26 @@ def test_frequency_severity_cells(con: duckdb.DuckDBPyConnection) -> None:
     assert cell[0]["pure_premium"] == Decimal(str(round(100 / exposure, 2)))
     no_claims = rows(con, "select * from actuarial.frequency_severity where claim_count = 0")
     assert no_claims and all(r["severity"] is None for r in no_claims)
-    totals = con.execute("""
-        select sum(earned_exposure), sum(claim_count), sum(incurred_amount)
-        from actuarial.frequency_severity
-    """).fetchone()
-    assert totals[0] == pytest.approx((184 + 60 + 365 + 214 + 91) / DAYS_PER_YEAR)
-    assert totals[1:] == (3, Decimal("1050.00"))
+    totals = {
+        r[0]: r[1:]
+        for r in con.execute("""
+            select currency, sum(earned_exposure), sum(claim_count), sum(incurred_amount)
+            from actuarial.frequency_severity
+            group by currency
+        """).fetchall()
+    }
+    assert set(totals) == {"GBP", "EUR"}
+    assert totals["GBP"][0] == pytest.approx((184 + 60 + 365 + 91) / DAYS_PER_YEAR)
+    assert totals["GBP"][1:] == (2, Decimal("950.00"))
+    assert totals["EUR"][0] == pytest.approx(214 / DAYS_PER_YEAR)
+    assert totals["EUR"][1:] == (1, Decimal("100.00"))
 
 
 def test_claims_development_rectangle(con: duckdb.DuckDBPyConnection) -> None:
     table = rows(con, "select * from actuarial.claims_development")
-    segments = {(r["product"], r["failed_component"]) for r in table}
-    assert segments == {("warranty", "engine"), ("warranty", "gearbox"),
-                        ("assistance", "engine")}
+    segments = {(r["product"], r["failed_component"], r["currency"]) for r in table}
+    assert segments == {("warranty", "engine", "GBP"), ("warranty", "gearbox", "GBP"),
+                        ("assistance", "engine", "EUR")}
     months = 16  # September 2023 to December 2024
     assert len(table) == len(segments) * months * (months + 1) // 2
     assert min(r["origin_month"] for r in table) == d("2023-09-01")
@@ -338,7 +354,7 @@ def test_claims_development_rectangle(con: duckdb.DuckDBPyConnection) -> None:
         r["valuation_month"]: (r["cumulative_paid"], r["cumulative_incurred"],
                                r["reported_claims"], r["development_month"])
         for r in table
-        if (r["product"], r["failed_component"]) == ("warranty", "engine")
+        if (r["product"], r["failed_component"], r["currency"]) == ("warranty", "engine", "GBP")
         and r["origin_month"] == d("2023-09-01")
     }
     assert len(c1) == months
@@ -349,10 +365,17 @@ def test_claims_development_rectangle(con: duckdb.DuckDBPyConnection) -> None:
     assert c1[d("2024-09-01")] == (Decimal("750.00"), Decimal("750.00"), 1, 12)  # release
     assert c1[d("2024-12-01")] == (Decimal("750.00"), Decimal("750.00"), 1, 15)
 
-    latest = [r for r in table if r["valuation_month"] == d("2024-12-01")]
-    assert sum(r["cumulative_paid"] for r in latest) == Decimal("850.00")
-    assert sum(r["cumulative_incurred"] for r in latest) == Decimal("1050.00")
-    assert sum(r["reported_claims"] for r in latest) == 3  # c3 declined, c4 too late
+    latest: dict[str, list[Any]] = {}
+    for r in table:
+        if r["valuation_month"] == d("2024-12-01"):
+            total = latest.setdefault(r["currency"], [Decimal(0), Decimal(0), 0])
+            total[0] += r["cumulative_paid"]
+            total[1] += r["cumulative_incurred"]
+            total[2] += r["reported_claims"]
+    assert latest == {
+        "GBP": [Decimal("750.00"), Decimal("950.00"), 2],
+        "EUR": [Decimal("100.00"), Decimal("100.00"), 1],  # c3 declined, c4 too late
+    }
 
 
 def test_claims_development_loads_into_chainladder(con: duckdb.DuckDBPyConnection) -> None:
@@ -360,26 +383,32 @@ def test_claims_development_loads_into_chainladder(con: duckdb.DuckDBPyConnectio
     frame = con.execute("select * from actuarial.claims_development").df()
     triangle = cl.Triangle(
         frame, origin="origin_month", development="valuation_month",
-        columns=["cumulative_paid", "cumulative_incurred", "reported_claims"], cumulative=True,
+        columns=["cumulative_paid", "cumulative_incurred", "reported_claims"],
+        index=["currency", "product", "failed_component"], cumulative=True,
     )
-    assert triangle.shape == (1, 3, 16, 16)
-    latest = triangle.latest_diagonal
-    assert np.nansum(latest["cumulative_paid"].values) == pytest.approx(850.0)
-    assert np.nansum(latest["cumulative_incurred"].values) == pytest.approx(1050.0)
-    assert np.nansum(latest["reported_claims"].values) == pytest.approx(3)
+    assert triangle.shape == (3, 3, 16, 16)
+    latest = triangle.groupby("currency").sum().latest_diagonal
+    assert list(latest.index["currency"]) == ["EUR", "GBP"]
+    paid = np.nansum(latest["cumulative_paid"].values, axis=(1, 2, 3))
+    incurred = np.nansum(latest["cumulative_incurred"].values, axis=(1, 2, 3))
+    reported = np.nansum(latest["reported_claims"].values, axis=(1, 2, 3))
+    assert paid == pytest.approx([100.0, 750.0])
+    assert incurred == pytest.approx([100.0, 950.0])
+    assert reported == pytest.approx([1, 2])
 
 
 def test_segments_small_cells_pooled_or_suppressed(con: duckdb.DuckDBPyConnection) -> None:
     got = {
-        (r["product"], r["vehicle_age_band"], r["region"], r["tenure_band"]):
+        (r["product"], r["vehicle_age_band"], r["region"], r["tenure_band"], r["currency"]):
             (r["customers"], r["renewals"], r["average_premium"])
         for r in rows(con, "select * from marketing.segments")
     }
     assert got == {
         # m1, m2, m3, m10: (100.00 + 200.00 + 300.00 + 400.01) / 4 = 250.0025 -> 250.00
-        ("warranty", "2-3", "GB-SW", "0-1"): (4, 1, Decimal("250.00")),
-        # FR-69, FR-75 and unknown pooled: (150 + 250 + 350) / 3
-        ("warranty", "2-3", "other", "0-1"): (3, 1, Decimal("250.00")),
+        ("warranty", "2-3", "GB-SW", "0-1", "GBP"): (4, 1, Decimal("250.00")),
+        # FR-69, FR-75 and unknown pooled: (150 + 250 + 350) / 3 euros; m12 (GBP, alone in
+        # 'other' of GBP) is not pooled with them, so suppressed
+        ("warranty", "2-3", "other", "0-1", "EUR"): (3, 1, Decimal("250.00")),
     }
     assert all(customers >= K for customers, _, _ in got.values())
 
@@ -393,6 +422,7 @@ def test_renewal_audience(con: duckdb.DuckDBPyConnection) -> None:
         m("m1"): (d("2025-02-01"), "warranty", "GB-SW", "0-1"),
         m("m6"): (d("2025-01-01"), "warranty", "other", "0-1"),
         m("m9"): (d("2025-03-01"), "assistance", "other", "0-1"),
+        m("m12"): (d("2025-01-01"), "warranty", "other", "0-1"),
     }
     keys = con.execute("select distinct key_version from marketing.renewal_audience").fetchall()
     assert keys == [(KEY_VERSION,)]
@@ -406,7 +436,7 @@ def test_subjects_who_objected_or_are_restricted_are_absent(
     assert a("D") not in actuarial and a("E") not in actuarial
     audience = {r[0] for r in con.execute(
         "select customer_key from intermediate.int_marketing_audience_consented").fetchall()}
-    assert audience == {m(c) for c in ("m1", "m2", "m3", "m10", "m6", "m7", "m8", "m9")}
+    assert audience == {m(c) for c in ("m1", "m2", "m3", "m10", "m6", "m7", "m8", "m9", "m12")}
 
 
 def test_orphan_claims_are_warned_about(build: dict[str, Any]) -> None:
@@ -423,6 +453,62 @@ def test_orphan_claims_are_warned_about(build: dict[str, Any]) -> None:
     assert unit_tests and all(r["status"] == "pass" for r in unit_tests)
 
 
+# ------------------------------------------------------------------------------ the project
+
+
+def artefact(build: dict[str, Any], name: str) -> dict[str, Any]:
+    return json.loads((build["tmp"] / "target" / name).read_text())
+
+
+def test_docs_generate_documents_every_column_of_every_model(build: dict[str, Any]) -> None:
+    assert (build["tmp"] / "target" / "index.html").exists()
+    catalog, manifest = artefact(build, "catalog.json"), artefact(build, "manifest.json")
+    models = {k: n for k, n in manifest["nodes"].items() if n["resource_type"] == "model"}
+    assert set(models) <= set(catalog["nodes"])
+    undocumented = [
+        f"{node['name']}.{column}"
+        for unique_id, node in models.items()
+        for column in catalog["nodes"][unique_id]["columns"]
+        if not (node["columns"].get(column) or {}).get("description", "").strip()
+    ]
+    assert undocumented == []
+    assert all(node["description"].strip() for node in models.values())
+
+
+def test_every_mart_has_an_enforced_contract_and_the_classification(
+    build: dict[str, Any],
+) -> None:
+    manifest = artefact(build, "manifest.json")
+    models = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model"}
+    for mart in load().marts:
+        node = models[mart.table]
+        assert node["schema"] == mart.schema, mart.name
+        assert node["config"]["contract"]["enforced"] is True, mart.name
+        assert node["config"]["meta"]["purpose"] == mart.purpose, mart.name
+        assert list(node["columns"]) == mart.column_names, mart.name
+        for column in mart.columns:
+            documented = node["columns"][column.name]
+            assert documented["description"] == column.description, (mart.name, column.name)
+            assert documented["data_type"] == column.data_type, (mart.name, column.name)
+            assert documented["config"]["meta"]["classification"] == column.cls, (
+                mart.name, column.name)
+
+
+def test_exposures_and_unit_tests(build: dict[str, Any]) -> None:
+    manifest = artefact(build, "manifest.json")
+    exposures = {e["name"]: e for e in manifest["exposures"].values()}
+    depends = {name: {n.split(".")[-1] for n in e["depends_on"]["nodes"]}
+               for name, e in exposures.items()}
+    assert depends == {
+        "actuarial_studies": {"policy_exposure", "frequency_severity", "claims_development"},
+        "marketing_campaigns": {"segments", "renewal_audience"},
+    }
+    tested = {u["model"] for u in manifest["unit_tests"].values()}
+    assert tested >= {"int_contract_periods_exploded", "int_claims_valued",
+                      "int_claim_development_monthly", "policy_exposure", "frequency_severity",
+                      "claims_development", "segments", "int_marketing_contracts_segmented"}
+
+
 # ------------------------------------------------------------------------------ run_dbt
 
 
@@ -432,6 +518,9 @@ def test_run_dbt_refuses_unknown_vars_and_options(tmp_path: Path) -> None:
                 extra_vars={"master_key": "x"})
     with pytest.raises(ValueError, match="--vars"):
         run_dbt(["build", "--vars", "{}"], warehouse=tmp_path / "w.duckdb", as_of=AS_OF)
+    with pytest.raises(ValueError, match="duckdb_memory_limit"):
+        run_dbt(["build"], warehouse=tmp_path / "w.duckdb", as_of=AS_OF,
+                extra_vars={"duckdb_memory_limit": "2GB'; drop table x; --"})
 
 
 def test_run_dbt_failure_names_nodes_not_values(

@@ -119,3 +119,30 @@ def test_every_mart_column_carries_its_classification() -> None:
             assert column["config"]["meta"]["classification"] == spec.cls
             assert column["data_type"] == spec.data_type
             assert column["description"]
+
+
+def test_every_mart_with_money_has_a_currency_dimension() -> None:
+    """GBP and EUR amounts are never added: a mart that carries money carries its currency,
+    as a dimension, and its hand-written key test includes it."""
+    with_money = [m for m in load().marts
+                  if any(c.data_type.startswith("decimal") for c in m.columns)]
+    assert {m.name for m in with_money} == {
+        "actuarial.policy_exposure", "actuarial.frequency_severity",
+        "actuarial.claims_development", "marketing.segments"}
+    for mart in with_money:
+        currency = {c.name: c for c in mart.columns}.get("currency")
+        assert currency is not None and currency.cls == "dimension", mart.name
+        doc = yaml.safe_load((PROJECT_ROOT / dbt_schema.marts_path(mart.purpose)).read_text())
+        model = {m["name"]: m for m in doc["models"]}[mart.table]
+        tested = {c["name"]: c for c in model["columns"]}["currency"]["data_tests"]
+        assert "not_null" in tested, mart.name
+        if mart.aggregated:
+            keys = [t["unique_combination"]["arguments"]["columns"]
+                    for t in model["data_tests"] if "unique_combination" in t]
+            assert keys and "currency" in keys[0], mart.name
+
+
+def test_generated_yml_has_no_yaml_anchors() -> None:
+    for purpose in ("actuarial", "marketing"):
+        text = (PROJECT_ROOT / dbt_schema.marts_path(purpose)).read_text(encoding="utf-8")
+        assert "&id" not in text and "*id" not in text

@@ -34,14 +34,19 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 TARGET_PATH = DBT_PROJECT_DIR / "target"
 LOG_PATH = PROJECT_ROOT / "data" / "logs" / "dbt"
 
-# The vars a caller may set besides as_of_date (see dbt_project/dbt_project.yml).
-ALLOWED_VARS = frozenset({"exposure_period", "min_cell_size", "renewal_window_days"})
+# The vars a caller may set besides as_of_date (see dbt_project/dbt_project.yml, and
+# dbt_project/profiles.yml for duckdb_memory_limit).
+ALLOWED_VARS = frozenset(
+    {"exposure_period", "min_cell_size", "renewal_window_days", "duckdb_memory_limit"}
+)
 # Options run_dbt sets itself; a caller passing them would point dbt elsewhere.
 RESERVED_OPTIONS = frozenset(
     {"--vars", "--project-dir", "--profiles-dir", "--target-path", "--log-path", "--profile",
      "--target"}
 )
 FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
+# DuckDB's memory_limit as dbt_project/profiles.yml passes it on, e.g. "2GB" or "1.5GiB".
+MEMORY_LIMIT = re.compile(r"[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)")
 SECRET_NAME = re.compile(r"KEY|SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
 
 # dbt reads its environment and the working directory: one invocation at a time per process.
@@ -75,6 +80,9 @@ def run_dbt(
         raise ValueError(
             f"run_dbt passes only the vars {sorted(ALLOWED_VARS)} to dbt, not {unknown}"
         )
+    limit = extra_vars.get("duckdb_memory_limit")
+    if limit is not None and not MEMORY_LIMIT.fullmatch(str(limit)):
+        raise ValueError("duckdb_memory_limit must be a size such as '2GB' or '1.5GiB'")
     if isinstance(as_of, datetime) or not isinstance(as_of, date):
         raise TypeError("as_of must be a datetime.date (not a datetime)")
 

@@ -1,5 +1,6 @@
--- One row per origin (accident) month, product, failed component and month of movement: the
--- payments, the incurred movement and the newly reported (non-declined) claims of that month.
+-- One row per origin (accident) month, product, failed component, currency and month of
+-- movement: the payments, the incurred movement and the newly reported (non-declined) claims of
+-- that month. Amounts are never added across currencies.
 -- A movement dated before its claim's accident month (a data error) counts in the accident month.
 
 with
@@ -27,6 +28,7 @@ amount_movements as (
         claims.origin_month,
         claims.product,
         claims.failed_component,
+        claims.currency,
         greatest(
             {{ month_start('transactions.transaction_date') }}, claims.origin_month
         ) as movement_month,
@@ -46,6 +48,7 @@ reporting_movements as (
         origin_month,
         product,
         failed_component,
+        currency,
         greatest({{ month_start('notification_date') }}, origin_month) as movement_month,
         0 as paid_amount,
         0 as incurred_amount,
@@ -69,13 +72,14 @@ monthly as (
         origin_month,
         product,
         failed_component,
+        currency,
         movement_month,
         cast(sum(paid_amount) as decimal(18, 2)) as paid_amount,
         cast(sum(incurred_amount) as decimal(18, 2)) as incurred_amount,
         cast(sum(reported_claims) as bigint) as reported_claims
 
     from movements
-    group by origin_month, product, failed_component, movement_month
+    group by origin_month, product, failed_component, currency, movement_month
 
 )
 

@@ -1,4 +1,5 @@
--- One row per claim known at the as-of date (notified on or before it), valued at that date:
+-- One row per claim known at the as-of date (notified on or before it), valued at that date
+-- in its contract's currency:
 -- paid = payments dated <= as_of, incurred = those payments + reserve changes dated <= as_of.
 -- Claims on contracts missing from contracts (warned about by a relationships test on
 -- stg_claims__claims) or of erased or restricted subjects are left out.
@@ -14,7 +15,7 @@ claims as (
 
 contracts as (
 
-    select contract_key, product from {{ ref('int_contracts_unrestricted') }}
+    select contract_key, product, currency from {{ ref('int_contracts_unrestricted') }}
 
 ),
 
@@ -46,6 +47,7 @@ valued as (
 
         ---------- dimensions
         contracts.product,
+        contracts.currency,
         claims.failed_component,
         claims.status,
         claims.is_declined,
@@ -54,7 +56,7 @@ valued as (
         claims.loss_date,
         claims.notification_date,
 
-        ---------- amounts as at the as-of date
+        ---------- amounts as at the as-of date, in currency
         cast(coalesce(claim_totals.paid_amount, 0) as decimal(18, 2)) as paid_amount,
         cast(coalesce(claim_totals.incurred_amount, 0) as decimal(18, 2)) as incurred_amount
 

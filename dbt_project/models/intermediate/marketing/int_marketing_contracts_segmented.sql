@@ -4,9 +4,10 @@
 -- as-of month, ending in or after it, and not cancelled in or before it. A due renewal ends
 -- between the as-of month and the month renewal_window_days after as_of.
 --
--- Small cells: a cell (product, vehicle age band, region, tenure band) with fewer than
--- min_cell_size customers has its region pooled as 'other' (an unknown region is 'other' from
--- the start); a pooled cell still below min_cell_size is not published (is_published false).
+-- Small cells: a cell (product, vehicle age band, region, tenure band, currency) with fewer
+-- than min_cell_size customers has its region pooled as 'other' (an unknown region is 'other'
+-- from the start); a pooled cell still below min_cell_size is not published (is_published
+-- false). Currency is part of every cell, so pooling never mixes GBP and EUR premiums.
 
 {%- set k = min_cell_size() %}
 
@@ -33,6 +34,7 @@ live_contracts as (
         contracts.vehicle_age_band,
         coalesce(contracts.region, 'other') as region,
         audience.tenure_band,
+        contracts.currency,
         contracts.premium_excl_ipt,
         contracts.end_month as renewal_month,
         contracts.end_month <= {{ month_start(
@@ -56,10 +58,11 @@ cells as (
         vehicle_age_band,
         region,
         tenure_band,
+        currency,
         count(distinct customer_key) as customers
 
     from live_contracts
-    group by product, vehicle_age_band, region, tenure_band
+    group by product, vehicle_age_band, region, tenure_band, currency
 
 ),
 
@@ -78,6 +81,7 @@ pooled as (
         and live_contracts.vehicle_age_band is not distinct from cells.vehicle_age_band
         and live_contracts.region is not distinct from cells.region
         and live_contracts.tenure_band is not distinct from cells.tenure_band
+        and live_contracts.currency is not distinct from cells.currency
 
 ),
 
@@ -88,10 +92,11 @@ pooled_cells as (
         vehicle_age_band,
         region,
         tenure_band,
+        currency,
         count(distinct customer_key) as customers
 
     from pooled
-    group by product, vehicle_age_band, region, tenure_band
+    group by product, vehicle_age_band, region, tenure_band, currency
 
 ),
 
@@ -107,10 +112,11 @@ segmented as (
         pooled.vehicle_age_band,
         pooled.region,
         pooled.tenure_band,
+        pooled.currency,
         pooled_cells.customers as segment_customers,
         pooled_cells.customers >= {{ k }} as is_published,
 
-        ---------- contract
+        ---------- contract (premium in currency)
         pooled.premium_excl_ipt,
         pooled.renewal_month,
         pooled.is_due_for_renewal,
@@ -124,6 +130,7 @@ segmented as (
         and pooled.vehicle_age_band is not distinct from pooled_cells.vehicle_age_band
         and pooled.region is not distinct from pooled_cells.region
         and pooled.tenure_band is not distinct from pooled_cells.tenure_band
+        and pooled.currency is not distinct from pooled_cells.currency
 
 )
 

@@ -1,6 +1,7 @@
 {{ config(contract={'enforced': true}) }}
 
--- policy_exposure aggregated over contracts into rating cells, one per period.
+-- policy_exposure aggregated over contracts into rating cells, one per period and currency
+-- (amounts are never added across currencies).
 -- frequency = claims per year of exposure; severity = incurred per claim; pure premium =
 -- incurred per year of exposure. Each is null where its denominator is 0.
 
@@ -23,6 +24,7 @@ cells as (
         make_group,
         fuel_type,
         region,
+        currency,
         driver_age_band,
         sales_channel,
         sum(earned_exposure) as earned_exposure,
@@ -39,6 +41,7 @@ cells as (
         make_group,
         fuel_type,
         region,
+        currency,
         driver_age_band,
         sales_channel
 
@@ -56,6 +59,7 @@ final as (
         make_group,
         fuel_type,
         region,
+        currency,
         driver_age_band,
         sales_channel,
 

@@ -63,10 +63,11 @@ final as (
         contracts.make_group,
         contracts.fuel_type,
         contracts.region,
+        contracts.currency,
         contracts.driver_age_band,
         contracts.sales_channel,
 
-        ---------- measures
+        ---------- measures (amounts in currency)
         cast(coalesce(periods.earned_exposure, 0) as double) as earned_exposure,
         cast(coalesce(claims_by_period.claim_count, 0) as bigint) as claim_count,
         cast(coalesce(claims_by_period.paid_amount, 0) as decimal(18, 2)) as paid_amount,

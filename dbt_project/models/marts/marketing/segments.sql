@@ -21,14 +21,15 @@ final as (
         vehicle_age_band,
         region,
         tenure_band,
+        currency,
 
-        ---------- measures
+        ---------- measures (average premium in currency)
         cast(count(distinct customer_key) as bigint) as customers,
         cast(count(*) filter (where is_due_for_renewal) as bigint) as renewals,
         {{ average_money('sum(premium_excl_ipt)', 'count(*)') }} as average_premium
 
     from segmented
-    group by product, vehicle_age_band, region, tenure_band
+    group by product, vehicle_age_band, region, tenure_band, currency
 
 )
 

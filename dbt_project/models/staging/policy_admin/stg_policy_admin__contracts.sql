@@ -27,8 +27,9 @@ renamed as (
         driver_age_band,
         region,
         country,
+        {{ currency('country') }} as currency,
 
-        ---------- amounts
+        ---------- amounts (in currency)
         cast(premium_excl_ipt as decimal(18, 2)) as premium_excl_ipt,
         cast(ipt as decimal(18, 2)) as ipt,
 

@@ -22,8 +22,9 @@ renamed as (
         vehicle_age_band,
         region,
         country,
+        {{ currency('country') }} as currency,
 
-        ---------- amounts
+        ---------- amounts (in currency)
         cast(premium_excl_ipt as decimal(18, 2)) as premium_excl_ipt,
 
         ---------- dates (first day of the month: marketing never sees the day)
