@@ -342,9 +342,6 @@ def test_restriction_by_customer_number_alone_leaves_marketing(world: dict) -> N
     assert resolved == len(world["r2_contracts"]), "resolved through the raw data"
 
 
-@pytest.mark.xfail(strict=True, reason="the dbt models match restrictions on the request's own "
-                   "pseudonyms; a customer number has none in the actuarial domain. They need "
-                   "to read pseudo_actuarial.dpo__subject_requests_resolved as well.")
 def test_restriction_by_customer_number_alone_leaves_actuarial_marts(world: dict) -> None:
     assert world["exposure_27"]["r2_contracts"] == []
 

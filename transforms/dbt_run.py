@@ -32,7 +32,7 @@ from transforms.dbt_schema import SchemaDriftError, check
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 TARGET_PATH = DBT_PROJECT_DIR / "target"
-LOG_PATH = PROJECT_ROOT / "data" / "logs" / "dbt"
+LOG_PATH: Path | None = None  # None: <PIPELINE_DATA_DIR>/logs/dbt (transforms.settings)
 
 # The vars a caller may set besides as_of_date (see dbt_project/dbt_project.yml, and
 # dbt_project/profiles.yml for duckdb_memory_limit).
@@ -94,13 +94,15 @@ def run_dbt(
         )
 
     dbt_vars = {"as_of_date": as_of.isoformat(), **extra_vars}
-    LOG_PATH.mkdir(parents=True, exist_ok=True)
+    log_path = _log_path()
+    log_path.mkdir(parents=True, exist_ok=True)
+    _ensure_derived_sources(Path(warehouse))
     invocation = [
         *args,
         "--project-dir", str(DBT_PROJECT_DIR),
         "--profiles-dir", str(DBT_PROJECT_DIR),
         "--target-path", str(TARGET_PATH),
-        "--log-path", str(LOG_PATH),
+        "--log-path", str(log_path),
         "--vars", json.dumps(dbt_vars),
     ]
     with _LOCK, _secrets_hidden(), _environment(WAREHOUSE_PATH=str(Path(warehouse).resolve())):
@@ -116,7 +118,7 @@ def run_dbt(
 
 def _failure_summary(args: list[str], result: Any) -> str:
     command = args[0]
-    lines = [f"dbt {command} failed (details in {LOG_PATH / 'dbt.log'})"]
+    lines = [f"dbt {command} failed (details in {_log_path() / 'dbt.log'})"]
     failed = [
         f"{r.node.unique_id}: {r.status}"
         for r in getattr(result.result, "results", None) or []
@@ -163,6 +165,26 @@ def _secrets_hidden() -> Iterator[None]:
         yield
     finally:
         os.environ.update(hidden)
+
+
+def _log_path() -> Path:
+    from transforms.settings import paths
+
+    return LOG_PATH if LOG_PATH is not None else paths().logs / "dbt"
+
+
+def _ensure_derived_sources(warehouse: Path) -> None:
+    """Tables dbt reads that no delivery creates (the DPO's request resolutions) exist, empty
+    when nothing was resolved yet, so that a fresh warehouse builds."""
+    import duckdb
+
+    from transforms.rights import ensure_resolution_tables
+
+    con = duckdb.connect(str(warehouse))
+    try:
+        ensure_resolution_tables(con)
+    finally:
+        con.close()
 
 
 def _release_warehouse() -> None:

@@ -131,6 +131,21 @@ def _in_warehouse(con: duckdb.DuckDBPyConnection, request_id: str, domains: tupl
     return True
 
 
+RESOLVED_KEYS = {
+    "actuarial": ["person_key", "contract_key"],
+    "marketing": ["person_key", "contract_key", "customer_key"],
+}
+
+
+def ensure_resolution_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the (empty) resolution tables, so that dbt can always read them."""
+    for domain, keys in RESOLVED_KEYS.items():
+        con.execute(f"create schema if not exists pseudo_{domain}")
+        con.execute(f"create table if not exists {RESOLVED.format(d=domain)} (request_id varchar, "
+                    "request_type varchar, received_date date, "
+                    + ", ".join(f"{k} varchar" for k in keys) + ", _key_version varchar)")
+
+
 def record_resolution(con: duckdb.DuckDBPyConnection, req: Request, subject: Subject,
                       key_version: str) -> int:
     """Write, per domain, the subject's contract and person pseudonyms under the request id
@@ -142,14 +157,10 @@ def record_resolution(con: duckdb.DuckDBPyConnection, req: Request, subject: Sub
     hands its result to the retention hold (and to the dbt models, which may union it).
     """
     n = 0
-    for domain in ("actuarial", "marketing"):
+    ensure_resolution_tables(con)
+    for domain, keys in RESOLVED_KEYS.items():
         pseudonyms = subject.pseudonyms.get(domain, {})
         table = RESOLVED.format(d=domain)
-        keys = ["person_key", "contract_key"] + (["customer_key"] if domain == "marketing" else [])
-        con.execute(f"create schema if not exists pseudo_{domain}")
-        con.execute(f"create table if not exists {table} (request_id varchar, request_type "
-                    "varchar, received_date date, "
-                    + ", ".join(f"{k} varchar" for k in keys) + ", _key_version varchar)")
         con.execute(f"delete from {table} where request_id = ?", [req.request_id])
         contracts = f"pseudo_{domain}.policy_admin__contracts"
         rows: set[tuple] = set()

@@ -7,7 +7,16 @@ with
 
 requests as (
 
-    select * from {{ ref('stg_dpo__subject_requests') }}
+    -- as delivered (the subject's own identifiers) and as resolved by transforms/rights.py
+    -- (every contract and person of the subject, e.g. when only a customer number was given)
+    select request_id, request_type, received_date, person_key, contract_key
+    from {{ ref('stg_dpo__subject_requests') }}
+    where request_type in ('erasure', 'restriction', 'restriction_lifted')
+
+    union
+
+    select request_id, request_type, received_date, person_key, contract_key
+    from {{ ref('stg_dpo__subject_requests_resolved') }}
     where request_type in ('erasure', 'restriction', 'restriction_lifted')
 
 ),

@@ -6,7 +6,17 @@ with
 
 requests as (
 
-    select * from {{ ref('stg_dpo__marketing_subject_requests') }}
+    -- as delivered and as resolved by transforms/rights.py (see int_subjects_restricted)
+    select request_id, request_type, received_date, person_key, contract_key, customer_key
+    from {{ ref('stg_dpo__marketing_subject_requests') }}
+    where request_type in (
+        'erasure', 'objection', 'consent_withdrawal', 'restriction', 'restriction_lifted'
+    )
+
+    union
+
+    select request_id, request_type, received_date, person_key, contract_key, customer_key
+    from {{ ref('stg_dpo__marketing_subject_requests_resolved') }}
     where request_type in (
         'erasure', 'objection', 'consent_withdrawal', 'restriction', 'restriction_lifted'
     )
