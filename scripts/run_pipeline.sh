@@ -9,15 +9,24 @@ mkdir -p "$PIPELINE_DATA_DIR/logs" "$AIRFLOW_HOME"
 LOG="$PIPELINE_DATA_DIR/logs/run-$(date -u +%Y%m%dT%H%M%SZ).log"
 export PIPELINE_AS_OF="${PIPELINE_AS_OF:-$AS_OF}"
 start=$(date +%s)
-{
-  echo "== source systems: $CONTRACTS contracts, $DAYS deliveries up to $AS_OF (seed $SEED)"
-  uv run python -m transforms.sources.generate --out "$PIPELINE_DATA_DIR/landing" \
-      --contracts "$CONTRACTS" --days "$DAYS" --as-of "$AS_OF" --seed "$SEED" --if-missing
-  echo "== airflow metadata (SQLite under $AIRFLOW_HOME)"
-  uv run airflow db migrate >/dev/null
-  for dag in ingest_deliveries build_and_publish; do
-    echo "== airflow dags test $dag $AS_OF"
-    uv run python -m transforms.airflow_run "$dag" "$AS_OF"
-  done
-} 2>&1 | tee "$LOG"
-uv run python -m transforms.summary --log "$LOG" --seconds $(( $(date +%s) - start ))
+# Progress lines on the terminal; Airflow's, dbt's and GX's full output in the run log.
+step() { echo "== $*" | tee -a "$LOG"; }
+run_logged() {
+  if ! "$@" >>"$LOG" 2>&1; then
+    echo "!! failed: $* — last lines of $LOG:" >&2
+    tail -n 40 "$LOG" >&2
+    exit 1
+  fi
+}
+step "source systems: $CONTRACTS contracts, $DAYS deliveries up to $AS_OF (seed $SEED)"
+uv run python -m transforms.sources.generate --out "$PIPELINE_DATA_DIR/landing" \
+    --contracts "$CONTRACTS" --days "$DAYS" --as-of "$AS_OF" --seed "$SEED" --if-missing \
+    | tee -a "$LOG" | tail -n 1
+step "airflow metadata (SQLite under $AIRFLOW_HOME)"
+run_logged uv run airflow db migrate
+for dag in ingest_deliveries build_and_publish; do
+  step "airflow dags test $dag $AS_OF"
+  run_logged uv run python -m transforms.airflow_run "$dag" "$AS_OF"
+  grep -E "^== $dag:" "$LOG" | tail -n 1
+done
+uv run python -m transforms.summary --log "$LOG" --seconds $(( $(date +%s) - start )) | tee -a "$LOG"
