@@ -36,6 +36,8 @@ lint: install
 
 bench: install
 	uv run python bench/pseudonymise.py
+	uv run python bench/gate.py 50000 1000000
+	uv run python bench/build_marts.py
 
 docs: install
 	uv run python -m transforms.dbt_schema write

@@ -1,4 +1,4 @@
-"""Time the gate over synthetic marts of a given size: `python -m expectations.bench 50000 1000000`.
+"""Time the gate over synthetic marts of a given size: `python bench/gate.py 50000 1000000`.
 
 Why synthetic: the gate's cost depends on the marts' sizes and on how many raw values and
 foreign pseudonyms it compares against, not on where the rows came from. For a book of N
@@ -11,12 +11,15 @@ included.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import duckdb
 import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from expectations.known_values import KnownValues, fold
 
@@ -67,7 +70,7 @@ def bench(rows: int, workdir: Path) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m expectations.bench")
+    parser = argparse.ArgumentParser(prog="python bench/gate.py")
     parser.add_argument("rows", type=int, nargs="+", help="contracts (row-level mart rows)")
     args = parser.parse_args(argv)
     t = time.perf_counter()
