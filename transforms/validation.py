@@ -65,10 +65,11 @@ def read_raw(path: Path, entity: Entity) -> pl.DataFrame:
     return collect_safely(scan_raw(path, entity), entity)
 
 
-def collect_safely(lf: pl.LazyFrame, entity: Entity) -> pl.DataFrame:
+def collect_safely(lf: pl.LazyFrame, entity: Entity, *, streaming: bool = False
+                   ) -> pl.DataFrame:
     """Collect, turning a parser error into a refusal whose message carries no data value."""
     try:
-        return lf.collect()
+        return lf.collect(engine="streaming") if streaming else lf.collect()
     except pl.exceptions.PolarsError as exc:
         raise DeliveryRefused(
             f"{entity.system}/{entity.name}: the file is not well-formed CSV "
@@ -96,6 +97,7 @@ def duplicate_flags(lf: pl.LazyFrame, entity: Entity) -> pl.DataFrame:
         lf.select(ROW_INDEX, pl.struct(entity.column_names).hash(seed=0).alias("_h"),
                   *_key_exprs(entity)),
         entity,
+        streaming=True,  # the whole file is hashed morsel by morsel, never held at once
     )
     first = slim["_h"].is_first_distinct()
     repeats = slim.filter(~first).select(ROW_INDEX, pl.lit("duplicate_row").alias("reason"))
