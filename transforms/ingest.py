@@ -20,6 +20,7 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from transforms import settings
 from transforms.classification import Classification
 from transforms.classification import load as load_classification
 from transforms.keys import DomainKeys
@@ -30,6 +31,7 @@ from transforms.validation import (
     ROW_INDEX,
     DeliveryRefused,
     duplicate_flags,
+    iter_batches,
     scan_raw,
     validate,
 )
@@ -143,7 +145,7 @@ def ingest_entity_file(
     purposes = entity.purposes()
     suppressed = load_suppression(writer.con, keys)  # erased subjects: transforms/suppression.py
     try:
-        for batch in _batches(lf, entity, batch_rows):
+        for batch in iter_batches(lf, entity, batch_rows):
             lo, hi = batch[ROW_INDEX].min(), batch[ROW_INDEX].max()
             batch_flags = flags.filter(pl.col(ROW_INDEX).is_between(lo, hi))
             result = validate(batch, entity, delivery.delivery_date, batch_flags)
@@ -168,17 +170,6 @@ def ingest_entity_file(
             f"{delivery.label}: {name} has {audit.rows_read} rows, its manifest says {meta['rows']}"
         )
     return audit, (qpath if qwriter is not None else None)
-
-
-def _batches(lf: pl.LazyFrame, entity, batch_rows: int):
-    """Bounded batches of the raw file; a parser error becomes a refusal without data values."""
-    try:
-        yield from lf.collect_batches(chunk_size=batch_rows)
-    except pl.exceptions.PolarsError as exc:
-        raise DeliveryRefused(
-            f"{entity.system}/{entity.name}: the file is not well-formed CSV "
-            f"({type(exc).__name__}; e.g. a row with more fields than the header)"
-        ) from None
 
 
 def ingest_delivery(
@@ -242,7 +233,9 @@ def ingest(
     classification = classification or load_classification()
     reports: list[DeliveryReport] = []
     warehouse.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(warehouse))
+    # DuckDB's buffer pool otherwise grows towards 80% of RAM; a bounded one spills to disk, so
+    # a large delivery's single transaction does not hold all its rows in memory
+    con = duckdb.connect(str(warehouse), config={"memory_limit": settings.duckdb_memory_limit()})
     try:
         done = loaded_checksums(con)
         for delivery in discover(landing, classification):

@@ -59,3 +59,8 @@ def as_of_override() -> date | None:
 
 def min_cell_size() -> int:
     return int(os.environ.get("PIPELINE_MIN_CELL_SIZE", "10"))
+
+
+def duckdb_memory_limit() -> str:
+    """DuckDB memory limit for the pipeline's own connections (PIPELINE_DUCKDB_MEMORY_LIMIT)."""
+    return os.environ.get("PIPELINE_DUCKDB_MEMORY_LIMIT", "1GB")
