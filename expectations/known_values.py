@@ -54,11 +54,19 @@ class KnownValues:
     __slots__ = ("_keys", "_hashes", "_collisions", "_lengths", "columns_read")
 
     def __init__(self, values: pl.Series, columns_read: int = 0) -> None:
-        folded = values.cast(pl.String).drop_nulls().unique()
+        folded = values.cast(pl.String).drop_nulls()
         folded = folded.filter(
             (folded.str.len_chars() >= MIN_EXACT_CHARS) & ~folded.is_in(PLACEHOLDERS)
         )
+        # de-duplicated by sorting on the hash and dropping repeats of the previous row: cheaper
+        # than a hash-table unique() over tens of millions of strings. Equal values have equal
+        # hashes, so they are adjacent unless a colliding value sits between them; such a left-
+        # over repeat is harmless (colliding values are looked up directly, see _contains).
         table = pl.DataFrame({"k": folded}).with_columns(h=pl.col("k").hash(_SEED)).sort("h")
+        table = table.filter(
+            (pl.col("h") != pl.col("h").shift(1)) | (pl.col("k") != pl.col("k").shift(1))
+            | pl.col("h").shift(1).is_null()
+        )
         self._keys = table["k"]
         self._hashes = table["h"]
         # values sharing a hash (about one pair in a run of 10^7) are looked up directly
@@ -146,13 +154,19 @@ def _csv_files(deliveries: Iterable[Path]) -> Iterator[Path]:
 
 
 def _entity_values(frame: pl.DataFrame, entity: Entity) -> tuple[list[pl.Series], int]:
-    """Folded raw and normalised values of the entity's direct identifiers in one file."""
+    """Folded raw and normalised values of the entity's direct identifiers in one file.
+
+    Two stages: each form (raw, normalised, national phone, full name) is computed once into a
+    column, then folded and filtered by expressions over those columns; a when/then over an
+    unmaterialised expression would evaluate it twice.
+    """
     country = pl.col("country") if "country" in frame.columns else None
     parts_of_composites = {
         s for comp in entity.composites for s in comp.sources
         if entity.column(s).type == "string" and not entity.column(s).identifier
     }
-    exprs: list[pl.Expr] = []
+    forms: list[pl.Expr] = []
+    needs_digit: list[bool] = []
     read = 0
     for col in entity.columns:
         if col.cls != "direct_identifier" or col.name not in frame.columns:
@@ -162,26 +176,47 @@ def _entity_values(frame: pl.DataFrame, entity: Entity) -> tuple[list[pl.Series]
         read += 1
         raw = pl.col(col.name)
         if not col.identifier:
-            exprs.append(fold(raw))
+            forms.append(raw)
+            needs_digit.append(False)
             continue
         # every value of a ruled kind (email, phone, VIN, plate, IBAN, licence, references) has
         # a digit or an @: what has neither ("see notes") is filler, not an identifier
-        norm = fold(normalise(col.identifier, raw, country))
-        forms = [fold(raw), norm]
+        norm = normalise(col.identifier, raw, country)
+        forms += [raw, norm]
         if col.identifier == "phone":  # national form: 0 + the number after the country code
-            forms.append(pl.lit("0") + norm.str.slice(2))
-        exprs += [pl.when(f.str.contains("[0-9@]")).then(f) for f in forms]
+            forms.append(pl.lit("0") + norm.str.slice(3))
+        needs_digit += [True] * (len(forms) - len(needs_digit))
     for comp in entity.composites:
         parts = [p for p in comp.sources if p in parts_of_composites and p in frame.columns]
         if len(parts) >= 2:
             read += len(parts)
-            exprs.append(fold(pl.concat_str([pl.col(p) for p in parts], ignore_nulls=False)))
-            exprs.append(fold(pl.concat_str([pl.col(p) for p in reversed(parts)],
-                                            ignore_nulls=False)))
-    if not exprs:
+            forms.append(pl.concat_str([pl.col(p) for p in parts], ignore_nulls=False))
+            forms.append(pl.concat_str([pl.col(p) for p in reversed(parts)],
+                                       ignore_nulls=False))
+            needs_digit += [False, False]
+    if not forms:
         return [], 0
-    got = frame.select([e.alias(f"v{i}") for i, e in enumerate(exprs)])
-    return [s.rename("v") for s in got.iter_columns()], read
+    staged = frame.select([f.alias(f"f{i}") for i, f in enumerate(forms)])
+    folded = staged.select([
+        (pl.when(_fold_col(f"f{i}").str.contains("[0-9@]")).then(_fold_col(f"f{i}"))
+         if digit else _fold_col(f"f{i}")).alias(f"v{i}")
+        for i, digit in enumerate(needs_digit)
+    ])
+    return [s.drop_nulls().rename("v") for s in folded.iter_columns()], read
+
+
+def _needed_columns(path: Path, entity: Entity) -> list[str]:
+    """Only the direct identifiers (and the country that normalises phones) are parsed."""
+    header = pl.read_csv(path, n_rows=0, infer_schema=False).columns
+    wanted = {c.name for c in entity.columns if c.cls == "direct_identifier"} | {"country"}
+    return [c for c in header if c in wanted]
+
+
+def _fold_col(name: str) -> pl.Expr:
+    """fold() of a materialised column, skipping NFKC (the costly step) for ASCII values."""
+    c = pl.col(name)
+    nfkc = pl.when(c.str.contains(r"[^\x00-\x7f]")).then(c.str.normalize("NFKC")).otherwise(c)
+    return nfkc.str.to_lowercase().str.replace_all(_FOLD_DROP, "")
 
 
 def collect_known_values(
@@ -200,7 +235,8 @@ def collect_known_values(
             entity = classification.entity(path.parent.parent.name, path.stem)
         except KeyError:
             continue
-        frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
+        frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy",
+                            columns=_needed_columns(path, entity))
         got, read = _entity_values(frame, entity)
         series.extend(got)
         columns += read
