@@ -85,3 +85,16 @@ def test_null_stays_null() -> None:
         pseudonymise(pl.col("v"), keys, "actuarial")
     )
     assert out.to_series().to_list()[0] is None
+
+
+def test_engine_errors_never_show_the_key() -> None:
+    """Polars prints the failing expression in its errors; the key must not be part of it."""
+    keys = DomainKeys.derive(os.urandom(32))
+    secret = keys.hmac_key("actuarial")
+    frame = pl.DataFrame({"v": ["x"]})
+    for broken in (pseudonymise(pl.col("v"), keys, "actuarial") + 1,
+                   pseudonymise(pl.col("v"), keys, "actuarial") + pl.col("missing")):
+        with pytest.raises(pl.exceptions.PolarsError) as info:
+            frame.select(broken)
+        assert secret not in str(info.value) and secret not in repr(info.value)
+    assert secret not in str(pseudonymise(pl.col("v"), keys, "actuarial"))
