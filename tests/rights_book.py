@@ -24,6 +24,7 @@ from transforms.identifiers import normalise
 from transforms.ingest import DeliveryReport, ingest
 from transforms.keys import DomainKeys
 from transforms.pseudonymise import pseudonymise
+from transforms.settings import Paths
 from transforms.sources.generate import generate_book
 from transforms.subjects import identity_frame
 
@@ -31,26 +32,11 @@ REQUEST_COLUMNS = ["request_id", "request_type", "received_date", "surname", "fi
                    "date_of_birth", "email", "contract_number", "customer_number"]
 
 
-@dataclass
-class Book:
-    data: Path
-    keys: DomainKeys
+@dataclass(frozen=True)
+class Book(Paths):
+    """The pipeline's paths under one data folder (transforms.settings.Paths), with its key."""
 
-    @property
-    def landing(self) -> Path:
-        return self.data / "landing"
-
-    @property
-    def quarantine(self) -> Path:
-        return self.data / "quarantine"
-
-    @property
-    def warehouse(self) -> Path:
-        return self.data / "warehouse.duckdb"
-
-    @property
-    def published(self) -> Path:
-        return self.data / "published"
+    keys: DomainKeys | None = None
 
     def ingest(self) -> list[DeliveryReport]:
         return ingest(self.landing, self.warehouse, self.quarantine, self.keys)

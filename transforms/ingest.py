@@ -236,6 +236,7 @@ def ingest(
     # DuckDB's buffer pool otherwise grows towards 80% of RAM; a bounded one spills to disk, so
     # a large delivery's single transaction does not hold all its rows in memory
     con = duckdb.connect(str(warehouse), config={"memory_limit": settings.duckdb_memory_limit()})
+    con.execute("set enable_progress_bar = false")  # logs, not a terminal
     try:
         done = loaded_checksums(con)
         for delivery in discover(landing, classification):
