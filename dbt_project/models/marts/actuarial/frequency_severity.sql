@@ -5,6 +5,11 @@
 -- frequency = claims per year of exposure; severity = incurred per claim; pure premium =
 -- incurred per year of exposure. Each is null where its denominator is 0.
 
+{%- set cell_columns = [
+    'period_start', 'product', 'tier', 'vehicle_age_band', 'mileage_band', 'make_group',
+    'fuel_type', 'region', 'currency', 'driver_age_band', 'sales_channel',
+] %}
+
 with
 
 policy_exposure as (
@@ -16,34 +21,13 @@ policy_exposure as (
 cells as (
 
     select
-        period_start,
-        product,
-        tier,
-        vehicle_age_band,
-        mileage_band,
-        make_group,
-        fuel_type,
-        region,
-        currency,
-        driver_age_band,
-        sales_channel,
+        {{ cell_columns | join(',\n        ') }},
         sum(earned_exposure) as earned_exposure,
         sum(claim_count) as claim_count,
         sum(incurred_amount) as incurred_amount
 
     from policy_exposure
-    group by
-        period_start,
-        product,
-        tier,
-        vehicle_age_band,
-        mileage_band,
-        make_group,
-        fuel_type,
-        region,
-        currency,
-        driver_age_band,
-        sales_channel
+    group by {{ cell_columns | join(', ') }}
 
 ),
 
@@ -51,17 +35,7 @@ final as (
 
     select
         ---------- period and rating factors
-        period_start,
-        product,
-        tier,
-        vehicle_age_band,
-        mileage_band,
-        make_group,
-        fuel_type,
-        region,
-        currency,
-        driver_age_band,
-        sales_channel,
+        {{ cell_columns | join(',\n        ') }},
 
         ---------- measures
         cast(earned_exposure as double) as earned_exposure,
