@@ -6,6 +6,8 @@ DAYS ?= 3
 AS_OF ?= 2026-11-26
 SEED ?= 42
 export UV_PYTHON := 3.11
+# uv on PATH, or the module pip installed (a fresh machine may not have put it on PATH)
+UV = $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 
 .PHONY: help install run test lint key bench clean clean-warehouse docs
 
@@ -16,32 +18,33 @@ help:
 	@echo "make key    - create a local master key file (.secrets/master.key, mode 600)"
 
 install:
-	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	uv sync --frozen --quiet
+	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
+		|| python3 -m pip install --quiet uv
+	$(UV) sync --frozen --quiet
 
 key: install
-	uv run python -m transforms.keys new .secrets/master.key --if-missing
+	$(UV) run python -m transforms.keys new .secrets/master.key --if-missing
 
 run: install key
 	CONTRACTS=$(CONTRACTS) DAYS=$(DAYS) AS_OF=$(AS_OF) SEED=$(SEED) bash scripts/run_pipeline.sh
 
 test: install
 	bash scripts/install-chromium.sh
-	uv run ruff check .
-	uv run python -m transforms.dbt_schema check
-	uv run pytest -q
+	$(UV) run ruff check .
+	$(UV) run python -m transforms.dbt_schema check
+	$(UV) run pytest -q
 
 lint: install
-	uv run ruff check .
+	$(UV) run ruff check .
 
 bench: install
-	uv run python bench/pseudonymise.py
-	uv run python bench/gate.py 50000 1000000
-	uv run python bench/build_marts.py
+	$(UV) run python bench/pseudonymise.py
+	$(UV) run python bench/gate.py 50000 1000000
+	$(UV) run python bench/build_marts.py
 
 docs: install
-	uv run python -m transforms.dbt_schema write
-	uv run python -m transforms.privacy_report docs
+	$(UV) run python -m transforms.dbt_schema write
+	$(UV) run python -m transforms.privacy_report docs
 
 clean-warehouse:
 	rm -f data/warehouse.duckdb data/warehouse.duckdb.wal

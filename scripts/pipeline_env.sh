@@ -17,3 +17,7 @@ if [ -z "${PIPELINE_MASTER_KEY:-}" ] && [ -z "${PIPELINE_MASTER_KEY_FILE:-}" ] \
    && [ -z "${AIRFLOW_CONN_PSEUDONYMISATION_MASTER_KEY:-}" ]; then
   export PIPELINE_MASTER_KEY_FILE="$ROOT/.secrets/master.key"
 fi
+# uv as a command, or as the module pip installed when it is not on PATH
+if ! command -v uv >/dev/null 2>&1; then
+  uv() { python3 -m uv "$@"; }
+fi

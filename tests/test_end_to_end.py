@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -117,7 +118,7 @@ def test_reloading_a_delivery_changes_nothing(pipeline_run: dict) -> None:
         "r = ingest(p.landing, p.warehouse, p.quarantine, load_domain_keys());"
         "assert all(x.status == 'loaded' for x in r), [x.status for x in r]"
     )
-    subprocess.run(["uv", "run", "python", "-c", code], cwd=ROOT, env=env, check=True)
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
     assert fingerprint() == before
 
 
