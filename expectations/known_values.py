@@ -153,14 +153,15 @@ def _csv_files(deliveries: Iterable[Path]) -> Iterator[Path]:
             yield d
 
 
-def _entity_values(frame: pl.DataFrame, entity: Entity) -> tuple[list[pl.Series], int]:
+def _entity_values(frame: pl.LazyFrame, entity: Entity) -> tuple[pl.LazyFrame | None, int]:
     """Folded raw and normalised values of the entity's direct identifiers in one file.
 
     Two stages: each form (raw, normalised, national phone, full name) is computed once into a
     column, then folded and filtered by expressions over those columns; a when/then over an
     unmaterialised expression would evaluate it twice.
     """
-    country = pl.col("country") if "country" in frame.columns else None
+    present = frame.collect_schema().names()
+    country = pl.col("country") if "country" in present else None
     parts_of_composites = {
         s for comp in entity.composites for s in comp.sources
         if entity.column(s).type == "string" and not entity.column(s).identifier
@@ -169,7 +170,7 @@ def _entity_values(frame: pl.DataFrame, entity: Entity) -> tuple[list[pl.Series]
     needs_digit: list[bool] = []
     read = 0
     for col in entity.columns:
-        if col.cls != "direct_identifier" or col.name not in frame.columns:
+        if col.cls != "direct_identifier" or col.name not in present:
             continue
         if col.name in parts_of_composites:
             continue
@@ -187,7 +188,7 @@ def _entity_values(frame: pl.DataFrame, entity: Entity) -> tuple[list[pl.Series]
             forms.append(pl.lit("0") + norm.str.slice(3))
         needs_digit += [True] * (len(forms) - len(needs_digit))
     for comp in entity.composites:
-        parts = [p for p in comp.sources if p in parts_of_composites and p in frame.columns]
+        parts = [p for p in comp.sources if p in parts_of_composites and p in present]
         if len(parts) >= 2:
             read += len(parts)
             forms.append(pl.concat_str([pl.col(p) for p in parts], ignore_nulls=False))
@@ -195,14 +196,15 @@ def _entity_values(frame: pl.DataFrame, entity: Entity) -> tuple[list[pl.Series]
                                        ignore_nulls=False))
             needs_digit += [False, False]
     if not forms:
-        return [], 0
+        return None, 0
     staged = frame.select([f.alias(f"f{i}") for i, f in enumerate(forms)])
     folded = staged.select([
         (pl.when(_fold_col(f"f{i}").str.contains("[0-9@]")).then(_fold_col(f"f{i}"))
          if digit else _fold_col(f"f{i}")).alias(f"v{i}")
         for i, digit in enumerate(needs_digit)
     ])
-    return [s.drop_nulls().rename("v") for s in folded.iter_columns()], read
+    return folded.select(pl.concat([pl.col(f"v{i}") for i in range(len(forms))])
+                         .drop_nulls().alias("v")), read
 
 
 def _needed_columns(path: Path, entity: Entity) -> list[str]:
@@ -228,17 +230,21 @@ def collect_known_values(
     refuses such deliveries anyway.
     """
     classification = classification or load_classification()
-    series: list[pl.Series] = []
+    queries: list[pl.LazyFrame] = []
     columns = 0
     for path in _csv_files(deliveries):
         try:
             entity = classification.entity(path.parent.parent.name, path.stem)
         except KeyError:
             continue
-        frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy",
-                            columns=_needed_columns(path, entity))
-        got, read = _entity_values(frame, entity)
-        series.extend(got)
+        frame = pl.scan_csv(path, infer_schema=False, encoding="utf8-lossy").select(
+            _needed_columns(path, entity))
+        query, read = _entity_values(frame, entity)
+        if query is not None:
+            queries.append(query)
         columns += read
-    values = pl.concat(series) if series else pl.Series("v", [], dtype=pl.String)
+    # one plan per file, run together: polars spreads them over the cores
+    frames = pl.collect_all(queries) if queries else []
+    values = (pl.concat([f["v"] for f in frames]) if frames
+              else pl.Series("v", [], dtype=pl.String))
     return KnownValues(values, columns_read=columns)
