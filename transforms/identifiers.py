@@ -124,7 +124,9 @@ def _casefold(expr: pl.Expr) -> pl.Expr:
 
 def normalise_name(expr: pl.Expr) -> pl.Expr:
     """NFKC, case-folded, whitespace collapsed: `  JOSÉ   Martin ` -> `josé martin`."""
-    folded = _casefold(expr.str.normalize("NFKC"))
+    # NFKC leaves ASCII unchanged and is the costly step: it runs on non-ASCII values only
+    nfkc = pl.when(expr.str.contains(r"[^\x00-\x7f]")).then(expr.str.normalize("NFKC"))
+    folded = _casefold(nfkc.otherwise(expr))
     return blank_to_null(folded.str.replace_all(r"\s+", " "))
 
 
