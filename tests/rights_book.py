@@ -9,9 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Iterable
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -40,20 +38,6 @@ class Book(Paths):
 
     def ingest(self) -> list[DeliveryReport]:
         return ingest(self.landing, self.warehouse, self.quarantine, self.keys)
-
-
-@contextmanager
-def environment(**values: str):
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def make_book(data: Path, keys: DomainKeys, contracts: int, as_of: date, seed: int,

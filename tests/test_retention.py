@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-from rights_book import Book, environment, make_book, write_dpo
+from rights_book import Book, make_book, write_dpo
 
 from transforms import rights
 from transforms.classification import PROJECT_ROOT, load
@@ -27,6 +27,7 @@ from transforms.pseudonymise import pseudonymise
 from transforms.retention import RetentionConfigError, RetentionPolicy, apply_retention
 from transforms.retention_files import NeverKeptViolation
 from transforms.retention_rules import held_contracts
+from transforms.settings import environment
 
 D26 = date(2026, 11, 26)
 DAY = timedelta(days=1)

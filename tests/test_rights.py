@@ -31,7 +31,6 @@ from rights_book import (
     Book,
     FileLog,
     customer_rows,
-    environment,
     found_elsewhere,
     identifier_values,
     make_book,
@@ -49,6 +48,7 @@ from transforms.leak_scan import scan
 from transforms.pseudonymise import pseudonymise
 from transforms.publish import current_publication, publications_root, publish
 from transforms.removals import latest_removal, retire_stale_publications
+from transforms.settings import environment
 from transforms.subjects import identity_frame
 
 D26, D27, D28 = date(2026, 11, 26), date(2026, 11, 27), date(2026, 11, 28)

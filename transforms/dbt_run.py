@@ -29,6 +29,7 @@ from typing import Any
 
 from transforms.classification import PROJECT_ROOT
 from transforms.dbt_schema import SchemaDriftError, check
+from transforms.settings import environment
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 TARGET_PATH = DBT_PROJECT_DIR / "target"
@@ -105,7 +106,7 @@ def run_dbt(
         "--log-path", str(log_path),
         "--vars", json.dumps(dbt_vars),
     ]
-    with _LOCK, _secrets_hidden(), _environment(WAREHOUSE_PATH=str(Path(warehouse).resolve())):
+    with _LOCK, _secrets_hidden(), environment(WAREHOUSE_PATH=str(Path(warehouse).resolve())):
         from dbt.cli.main import dbtRunner  # heavy import: only when dbt runs
 
         try:
@@ -139,20 +140,6 @@ def _failure_summary(args: list[str], result: Any) -> str:
     if len(lines) == 1:
         lines.append("  (no failed node reported)")
     return "\n".join(lines)
-
-
-@contextmanager
-def _environment(**values: str) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @contextmanager

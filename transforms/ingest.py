@@ -8,7 +8,6 @@ rather than loaded partly.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from transforms import settings
+from transforms.checksums import file_sha256
 from transforms.classification import Classification
 from transforms.classification import load as load_classification
 from transforms.keys import DomainKeys
@@ -82,14 +82,6 @@ def discover(landing: Path, classification: Classification) -> list[Delivery]:
     return sorted(found, key=lambda dl: (dl.delivery_date, dl.system))
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def read_manifest(delivery: Delivery, classification: Classification) -> dict[str, dict]:
     """The manifest's files, checked against the classification and the files on disk."""
     manifest_path = delivery.path / MANIFEST
@@ -107,7 +99,7 @@ def read_manifest(delivery: Delivery, classification: Classification) -> dict[st
     for name, meta in files.items():
         if not (delivery.path / name).exists():
             raise DeliveryRefused(f"{delivery.label}: manifest lists {name}, which is missing")
-        if _sha256(delivery.path / name) != meta["sha256"]:
+        if file_sha256(delivery.path / name) != meta["sha256"]:
             raise DeliveryRefused(f"{delivery.label}: {name} does not match its manifest checksum")
     return files
 

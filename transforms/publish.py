@@ -16,7 +16,6 @@ are refused.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -30,6 +29,7 @@ from pathlib import Path
 import duckdb
 
 from transforms import privacy_report
+from transforms.checksums import file_sha256
 from transforms.classification import Classification
 from transforms.classification import load as load_classification
 
@@ -158,14 +158,6 @@ def _copy_reports(reports: dict[str, Path] | None, target: Path) -> None:
             shutil.copy2(source, target / name)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
 
@@ -175,7 +167,7 @@ def _write_manifest(folder: Path, run_id: str, tables: dict[str, int]) -> None:
         "run_id": run_id,
         "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
         "tables": tables,
-        "files": {str(p.relative_to(folder)): _sha256(p) for p in _files(folder)},
+        "files": {str(p.relative_to(folder)): file_sha256(p) for p in _files(folder)},
     }
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
 
@@ -312,7 +304,7 @@ def publication_is_intact(publication: Path) -> bool:
     present = {str(p.relative_to(publication)) for p in _files(publication)}
     if present != set(listed):
         return False
-    return all(_sha256(publication / rel) == digest for rel, digest in listed.items())
+    return all(file_sha256(publication / rel) == digest for rel, digest in listed.items())
 
 
 def snapshot(published_dir: Path) -> dict[str, object]:

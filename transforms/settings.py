@@ -7,6 +7,8 @@ PIPELINE_DATA_DIR at a temporary folder.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -64,3 +66,18 @@ def min_cell_size() -> int:
 def duckdb_memory_limit() -> str:
     """DuckDB memory limit for the pipeline's own connections (PIPELINE_DUCKDB_MEMORY_LIMIT)."""
     return os.environ.get("PIPELINE_DUCKDB_MEMORY_LIMIT", "1GB")
+
+
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Set environment variables for the duration of a block, then restore them exactly."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value

@@ -12,7 +12,6 @@ is written last, atomically, so that a folder without `_manifest.json` is still 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
+from transforms.checksums import file_sha256
 from transforms.classification import Classification
 from transforms.sources.claims import ClaimsHistory
 from transforms.sources.common import format_cents
@@ -110,12 +110,9 @@ def write_csv(frame: pl.DataFrame, path: Path, decimals: list[str]) -> tuple[int
     public = public.with_columns([format_cents(c) for c in decimals])
     tmp = path.with_name(path.name + ".part")
     public.write_csv(tmp, date_format="%Y-%m-%d", line_terminator="\n")
-    digest = hashlib.sha256()
-    with open(tmp, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+    digest = file_sha256(tmp)
     os.replace(tmp, path)
-    return public.height, digest.hexdigest()
+    return public.height, digest
 
 
 def write_manifest(folder: Path, system: str, delivery_date: str,
