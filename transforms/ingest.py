@@ -27,7 +27,7 @@ from transforms.keys import DomainKeys
 from transforms.leftovers import remove_leftovers
 from transforms.load import DeliveryWriter, EntityAudit, loaded_checksums
 from transforms.minimise import minimise
-from transforms.orphans import parent_links, parents_first, quarantine_orphans
+from transforms.orphans import is_parent, parent_links, parents_first, quarantine_orphans
 from transforms.suppression import drop_erased_subjects, load_suppression
 from transforms.validation import (
     ROW_INDEX,
@@ -143,7 +143,8 @@ def ingest_entity_file(
     suppressed = load_suppression(writer.con, keys)  # erased subjects: transforms/suppression.py
     delivered = {} if delivered is None else delivered
     links = parent_links(entity, classification)
-    accepted_keys = delivered.setdefault(entity.name, set()) if len(entity.key) == 1 else None
+    accepted_keys = delivered.setdefault(entity.name, set()) \
+        if is_parent(entity, classification) else None
     try:
         for batch in iter_batches(lf, entity, batch_rows):
             lo, hi = batch[ROW_INDEX].min(), batch[ROW_INDEX].max()

@@ -66,6 +66,14 @@ def parent_links(entity: Entity, classification: Classification) -> list[ParentL
     return links
 
 
+def is_parent(entity: Entity, classification: Classification) -> bool:
+    """Whether another entity of the system links to this one (its accepted keys are then
+    collected while a delivery loads)."""
+    return any(link.parent.name == entity.name
+               for other in classification.entities_of(entity.system)
+               for link in parent_links(other, classification))
+
+
 def parents_first(entities: list[Entity], classification: Classification) -> list[Entity]:
     """Order a delivery's entities so that every parent is loaded before its children."""
     ordered: list[Entity] = []
