@@ -51,7 +51,7 @@ def build_and_publish() -> None:
     def compact_warehouse() -> dict:
         from transforms.rights_tasks import compact_if_anything_removed
 
-        return compact_if_anything_removed()
+        return compact_if_anything_removed(state="compaction-build")
 
     @task
     def dbt_build(as_of: str) -> dict:

@@ -59,10 +59,10 @@ def apply_retention_rules(ds: str | None = None) -> dict:
                                  "changed": bool(report.removed_from_warehouse)})
 
 
-def compact_if_anything_removed() -> dict:
+def compact_if_anything_removed(state: str = "compaction") -> dict:
     """One compaction for the whole run, when rows were removed or replaced
     (transforms/compaction.py)."""
-    return _record("compaction", compact_if_due(settings.paths().warehouse))
+    return _record(state, compact_if_due(settings.paths().warehouse))
 
 
 def retire_publications() -> dict:
