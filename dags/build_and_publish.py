@@ -1,7 +1,13 @@
 """Build the minimised marts with dbt, gate them with Great Expectations, publish atomically.
 
-Runs when the pseudonymised warehouse changes. The gate must pass before anything is published;
-a failed gate fails this DAG visibly and leaves the previous publication untouched.
+Runs when the pseudonymised warehouse changes. Every build first applies the data subjects'
+pending requests (whatever identifier they used), so that no publication contains a subject who
+asked for erasure or restriction, and compacts the warehouse file if rows were removed or
+replaced. The gate must pass before anything is published; a failed gate fails this DAG visibly
+and leaves the previous publication untouched.
+
+As-of date: the logical date (`airflow dags test build_and_publish <date>`), else the one the
+triggering asset event carries (transforms/run_date.py): the same date as the producing run.
 """
 
 from __future__ import annotations
@@ -24,16 +30,34 @@ PUBLISHED = Asset("published_marts")
 )
 def build_and_publish() -> None:
     @task
+    def as_of_date(ds: str | None = None, triggering_asset_events=None) -> str:
+        from transforms.run_date import event_extras, resolve_as_of
+
+        return resolve_as_of(ds, event_extras(triggering_asset_events)).isoformat()
+
+    @task
     def check_classification() -> dict:
         from transforms.tasks import check_classification_sync
 
         return check_classification_sync()
 
     @task
-    def dbt_build() -> dict:
+    def apply_subject_requests(as_of: str) -> dict:
+        from transforms.rights_tasks import process_subject_requests
+
+        return process_subject_requests(as_of, state="rights-build")
+
+    @task
+    def compact_warehouse() -> dict:
+        from transforms.rights_tasks import compact_if_anything_removed
+
+        return compact_if_anything_removed(state="compaction-build")
+
+    @task
+    def dbt_build(as_of: str) -> dict:
         from transforms.tasks import build_marts
 
-        return build_marts()
+        return build_marts(as_of)
 
     @task
     def publication_gate() -> dict:
@@ -53,7 +77,10 @@ def build_and_publish() -> None:
 
         return write_summary()
 
-    check_classification() >> dbt_build() >> publication_gate() >> publish() >> summary()
+    as_of = as_of_date()
+    requests = apply_subject_requests(as_of)
+    check_classification() >> requests >> compact_warehouse() >> dbt_build(as_of) \
+        >> publication_gate() >> publish() >> summary()
 
 
 build_and_publish()

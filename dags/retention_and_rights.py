@@ -3,8 +3,10 @@
 Daily at 03:00 UTC, hours after ingest_deliveries (midnight): DuckDB allows one writer, and a
 task that finds the warehouse busy is retried. Process the DPO's pending requests (erasure,
 objection, consent withdrawal, restriction, access), apply the retention rules as of the run's
-date, retire publications made before the latest removal, and, when anything changed, update
-the `warehouse_pseudonymised` asset so that build_and_publish rebuilds and republishes the marts.
+date, compact the warehouse file once if rows were removed or replaced, retire publications made
+before the latest removal, and, when anything changed, update the `warehouse_pseudonymised`
+asset (with the run's as-of date) so that build_and_publish rebuilds and republishes the marts.
+`make run` runs it between ingest_deliveries and build_and_publish, for the same date.
 
 Thin by design: each task calls transforms.rights_tasks, testable without Airflow. Tasks run one
 after the other because DuckDB allows one writer. XComs carry counts only.
@@ -44,25 +46,35 @@ def retention_and_rights() -> None:
         return apply_retention_rules(ds)
 
     @task
+    def compact_warehouse() -> dict:
+        from transforms.rights_tasks import compact_if_anything_removed
+
+        return compact_if_anything_removed()
+
+    @task
     def retire_publications() -> dict:
         from transforms.rights_tasks import retire_publications
 
         return retire_publications()
 
     @task(outlets=[WAREHOUSE])
-    def signal_rebuild(requests: dict, retention: dict, retired: dict) -> dict:
+    def signal_rebuild(requests: dict, retention: dict, retired: dict,
+                       outlet_events=None) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
         from transforms.rights_tasks import rebuild_needed
+        from transforms.run_date import asset_extra
 
         if not rebuild_needed(requests, retention, retired):
             raise AirflowSkipException("nothing changed: no rebuild needed")
+        outlet_events[WAREHOUSE].extra = asset_extra(requests["as_of"])
         return {"rebuild": True}
 
     requests = process_subject_requests()
     retention = apply_retention()
+    compacted = compact_warehouse()
     retired = retire_publications()
-    requests >> retention >> retired
+    requests >> retention >> compacted >> retired
     signal_rebuild(requests, retention, retired)
 
 

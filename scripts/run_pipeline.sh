@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The whole pipeline on the embedded default: synthetic deliveries, then both DAGs through Airflow.
+# The whole pipeline on the embedded default: synthetic deliveries, then the three DAGs through
+# Airflow, all for the same logical date (the run's as-of date, transforms/run_date.py):
+# ingest_deliveries, retention_and_rights (requests and retention), build_and_publish.
 # Parameters from the environment: CONTRACTS, DAYS, AS_OF, SEED (see the Makefile).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/pipeline_env.sh"
@@ -7,7 +9,6 @@ cd "$ROOT"
 CONTRACTS="${CONTRACTS:-50000}"; DAYS="${DAYS:-3}"; AS_OF="${AS_OF:-2026-11-26}"; SEED="${SEED:-42}"
 mkdir -p "$PIPELINE_DATA_DIR/logs" "$AIRFLOW_HOME"
 LOG="$PIPELINE_DATA_DIR/logs/run-$(date -u +%Y%m%dT%H%M%SZ).log"
-export PIPELINE_AS_OF="${PIPELINE_AS_OF:-$AS_OF}"
 start=$(date +%s)
 # Progress lines on the terminal; Airflow's, dbt's and GX's full output in the run log.
 step() { echo "== $*" | tee -a "$LOG"; }
@@ -24,7 +25,7 @@ uv run python -m transforms.sources.generate --out "$PIPELINE_DATA_DIR/landing" 
     | tee -a "$LOG" | tail -n 1
 step "airflow metadata (SQLite under $AIRFLOW_HOME)"
 run_logged uv run airflow db migrate
-for dag in ingest_deliveries build_and_publish; do
+for dag in ingest_deliveries retention_and_rights build_and_publish; do
   step "airflow dags test $dag $AS_OF"
   run_logged uv run python -m transforms.airflow_run "$dag" "$AS_OF"
   grep -E "^== $dag:" "$LOG" | tail -n 1

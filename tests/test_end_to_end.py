@@ -1,8 +1,10 @@
 """The whole pipeline through Airflow itself, on a small synthetic book, then the leak test.
 
-One run per session (module fixture): scripts/run_pipeline.sh generates the source systems,
-migrates Airflow's SQLite metadata and runs both DAGs with `airflow dags test`; the tests then
-look at what was published and search everything the run wrote for raw identifiers.
+One run per session (module fixture): the book is generated, requests of every identifier kind
+are planted in its DPO feed (tests/every_kind.py), an ingest is killed with SIGKILL in the
+middle of a delivery, then scripts/run_pipeline.sh migrates Airflow's SQLite metadata and runs
+the three DAGs with `airflow dags test`; the tests then look at what was published and search
+everything the run wrote for raw identifiers.
 """
 
 from __future__ import annotations
@@ -11,17 +13,24 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
+from every_kind import kill_ingest_mid_delivery, plant_requests
 
 from transforms.classification import load
 from transforms.keys import DOMAINS, DomainKeys
 from transforms.leak_scan import identifier_values, scan
+from transforms.pseudonymise import pseudonymise
+from transforms.rights_feed import FINAL
+from transforms.sources.generate import generate_book
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACTS = 1500
+AS_OF = date(2026, 11, 26)
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +51,19 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     }
     env.pop("PIPELINE_MASTER_KEY_FILE", None)
     env.pop("PIPELINE_MASTER_KEY", None)
+    data = base / "data"
+    generate_book(data / "landing", CONTRACTS, 3, AS_OF, 7, truth_dir=base / "truth")
+    planted = plant_requests(data / "landing", AS_OF)
+    killed = kill_ingest_mid_delivery(
+        {**env, "PIPELINE_MASTER_KEY": key, "PYTHONPATH": str(ROOT)}, ROOT, "claims")
+    leftovers = {"spool": len(list(data.glob(".load-spool-*"))),
+                 "quarantine_tmp": len(list((data / "quarantine").rglob("*.parquet.tmp")))}
     proc = subprocess.run(["bash", "scripts/run_pipeline.sh"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=900)
     (base / "stdout.log").write_text(proc.stdout + proc.stderr)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-    return {"base": base, "data": base / "data", "env": env, "stdout": proc.stdout, "key": key}
+    return {"base": base, "data": data, "env": env, "stdout": proc.stdout, "key": key,
+            "planted": planted, "killed": killed, "leftovers": leftovers}
 
 
 def test_published_marts_have_exactly_the_classified_columns(pipeline_run: dict) -> None:
@@ -116,7 +133,11 @@ def test_reloading_a_delivery_changes_nothing(pipeline_run: dict) -> None:
         "con = duckdb.connect(str(p.warehouse)); con.execute('delete from audit.deliveries');"
         "con.close();"
         "r = ingest(p.landing, p.warehouse, p.quarantine, load_domain_keys());"
-        "assert all(x.status == 'loaded' for x in r), [x.status for x in r]"
+        "assert all(x.status == 'loaded' for x in r), [x.status for x in r];"
+        # the run applied retention as of its date (landing still holds the expired rows for
+        # its grace period): the same date's retention again, then nothing may differ
+        "from transforms.retention import apply_retention; from datetime import date;"
+        "apply_retention(p.warehouse, p.landing, p.quarantine, date(2026, 11, 26))"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
     assert fingerprint() == before
@@ -151,6 +172,92 @@ def test_the_key_appears_in_nothing_the_run_wrote(pipeline_run: dict) -> None:
     result = scan([base, ROOT / "dbt_project" / "target"], secrets)
     assert result.total == 0, json.dumps(result.as_dict(), indent=1)
     assert derived.key_version in pipeline_run["stdout"]
+
+
+def _actuarial_keys(key_hex: str, values: list[str]) -> list[str]:
+    keys = DomainKeys.derive(bytes.fromhex(key_hex))
+    return pl.DataFrame({"v": values}).select(
+        pseudonymise(pl.col("v"), keys, "actuarial")).to_series().to_list()
+
+
+@pytest.mark.parametrize("request_type", ["erasure", "restriction"])
+@pytest.mark.parametrize("kind", ["contract_number", "customer_number", "name_and_birth_date",
+                                  "name_and_email"])
+def test_every_request_kind_is_applied_before_publication(
+        pipeline_run: dict, request_type: str, kind: str) -> None:
+    """Whatever identifier the request used, `make run` applies it before the build: the
+    subject's contracts are in no published mart (and, erased, in no warehouse table)."""
+    planted = next(p for p in pipeline_run["planted"]
+                   if p.request_type == request_type and p.kind == kind)
+    contract_keys = _actuarial_keys(pipeline_run["key"], list(planted.contract_numbers))
+    data = pipeline_run["data"]
+    wh = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    try:
+        status = wh.execute("select status from audit.subject_requests where request_id = ?",
+                            [planted.request_id]).fetchall()
+        held = wh.execute("select count(*) from pseudo_actuarial.policy_admin__contracts "
+                          "where list_contains(?, contract_key)", [contract_keys]
+                          ).fetchall()[0][0]
+    finally:
+        wh.close()
+    assert status == [("done",)]
+    # an erased subject is gone from the warehouse; a restricted one is kept, unused
+    assert held == (0 if request_type == "erasure" else len(contract_keys))
+    marts = duckdb.connect(str(data / "published" / "marts.duckdb"), read_only=True)
+    try:
+        published = marts.execute("select count(*) from actuarial.policy_exposure "
+                                  "where list_contains(?, contract_key)", [contract_keys]
+                                  ).fetchall()[0][0]
+        others = marts.execute("select count(distinct contract_key) from "
+                               "actuarial.policy_exposure").fetchall()[0][0]
+    finally:
+        marts.close()
+    assert others > CONTRACTS / 2
+    assert published == 0
+
+
+def test_no_request_is_left_pending_after_the_run(pipeline_run: dict) -> None:
+    con = duckdb.connect(str(pipeline_run["data"] / "warehouse.duckdb"), read_only=True)
+    try:
+        rows = con.execute("select request_type, status, count(*) from audit.subject_requests "
+                           "group by 1, 2").fetchall()
+    finally:
+        con.close()
+    erasures = sum(n for t, _, n in rows if t == "erasure")
+    assert erasures >= 4
+    assert [(t, s, n) for t, s, n in rows if s not in FINAL] == []
+
+
+def test_a_killed_ingest_leaves_nothing_behind(pipeline_run: dict) -> None:
+    """kill -9 mid-delivery left a load spool and a quarantine in progress; the next run
+    removed both and loaded every delivery exactly once."""
+    data = pipeline_run["data"]
+    assert pipeline_run["killed"] == -9
+    assert pipeline_run["leftovers"]["spool"] >= 1
+    assert pipeline_run["leftovers"]["quarantine_tmp"] >= 1
+    assert list(data.glob(".load-spool-*")) == []
+    assert list((data / "quarantine").rglob("*.tmp")) == []
+    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    try:
+        loads = con.execute("select system, entity, delivery_date, count(*) from "
+                            "audit.deliveries group by all having count(*) > 1").fetchall()
+        deliveries = con.execute("select count(distinct system || delivery_date) "
+                                 "from audit.deliveries").fetchall()[0][0]
+    finally:
+        con.close()
+    assert loads == []
+    assert deliveries == 9
+
+
+def test_run_results_are_read_for_their_own_logical_date(pipeline_run: dict) -> None:
+    code = ("import json; from transforms.airflow_run import dag_run_state as s;"
+            "print(json.dumps([s(d, x) for d in ('ingest_deliveries', 'retention_and_rights', "
+            "'build_and_publish') for x in ('2026-11-26', '2026-11-25')]))")
+    env = {**pipeline_run["env"], "PYTHONPATH": str(ROOT)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True,
+                         capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    states = [s.rsplit(".", 1)[-1].lower() for s in json.loads(out)]
+    assert states == ["success", "missing"] * 3
 
 
 def test_a_planted_leak_fails_the_dag_and_keeps_the_publication(pipeline_run: dict) -> None:

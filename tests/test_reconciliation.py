@@ -67,10 +67,13 @@ DOCS = PROJECT_ROOT / "dbt_project" / "models" / "marts" / "actuarial" / "_actua
 #   claim HC1: open with a reserve on day 1, redelivered declined on day 2 with the reserve
 #     released, redelivered unchanged on day 3 (must count once, as declined);
 #   claim HC2: lost within the cover, notified on day 2 after the contract ended, part-paid and
-#     its reserve partly released on day 3.
+#     its reserve partly released on day 3;
+#   claim HC3: delivered on day 1 with a status no rule knows (quarantined), with a payment on
+#     day 1 and a reserve change on day 2: two orphan transactions, quarantined with their own
+#     reason (transforms/orphans.py) and accounted for in the reconciliation.
 
 H = "OPW-9900001"
-HC1, HC2 = "CLM-99000001", "CLM-99000002"
+HC1, HC2, HC3 = "CLM-99000001", "CLM-99000002", "CLM-99000003"
 DAY1, DAY2, DAY3 = (AS_OF - timedelta(days=DAYS - 1 - i) for i in range(DAYS))
 
 
@@ -97,13 +100,15 @@ def hand_made_rows(template: dict[str, str]) -> dict[tuple[str, str, date], list
     return {
         ("policy_admin", "contracts", DAY1): [contract],
         ("policy_admin", "contracts", DAY2): [{**contract, "cancellation_date": "2025-10-01"}],
-        ("claims", "claims", DAY1): [hc1],
+        ("claims", "claims", DAY1): [hc1, {**hc1, "claim_number": HC3, "status": "lost"}],
         ("claims", "claims", DAY2): [{**hc1, "status": "declined"}, hc2],
         ("claims", "claims", DAY3): [{**hc1, "status": "declined"}],
         ("claims", "claim_transactions", DAY1): [tx(1, HC1, "2025-06-03", "reserve_change",
-                                                    "500.00")],
+                                                    "500.00"),
+                                                 tx(7, HC3, DAY1, "payment", "1234.56")],
         ("claims", "claim_transactions", DAY2): [tx(2, HC1, DAY2, "reserve_change", "-500.00"),
-                                                 tx(3, HC2, DAY2, "reserve_change", "800.00")],
+                                                 tx(3, HC2, DAY2, "reserve_change", "800.00"),
+                                                 tx(8, HC3, DAY2, "reserve_change", "99.01")],
         ("claims", "claim_transactions", DAY3): [tx(4, HC2, DAY3, "payment", "300.00"),
                                                  tx(5, HC2, DAY3, "reserve_change", "-300.00"),
                                                  tx(6, HC2, DAY3, "reserve_change", "-200.00")],
@@ -359,7 +364,8 @@ def book(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         patch.setattr(dbt_run, "LOG_PATH", tmp / "logs")
         run_dbt(["build"], warehouse=warehouse, as_of=AS_OF)
     yield {"landing": read_landing(landing, keys), "warehouse": warehouse,
-           "key": lambda value: keys_for(keys, value)}
+           "key": lambda value: keys_for(keys, value), "landing_dir": landing,
+           "quarantine": tmp / "quarantine"}
 
 
 def keys_for(keys: DomainKeys, value: str) -> str:
@@ -618,3 +624,73 @@ def test_claims_development_loads_into_chainladder_as_documented(
     model = cl.Chainladder().fit(by_currency["cumulative_paid"])
     assert model.ultimate_.shape == (2, 1, len(origins), 1)
     assert np.isfinite(np.nansum(model.ultimate_.values))
+
+
+# ------------------------------------------------------------------ orphans accounted for
+
+
+def expected_orphans(landing: Path) -> pl.DataFrame:
+    """Accepted transactions whose claim was accepted in no delivery up to theirs (quarantined,
+    or never delivered): the rule of transforms/orphans.py, applied independently."""
+    known: set[str] = set()
+    out = []
+    for folder in sorted(p for p in (landing / "claims").iterdir() if p.is_dir()):
+        delivery = date.fromisoformat(folder.name)
+        claims = validate(read_raw(folder / "claims.csv", load().entity("claims", "claims")),
+                          load().entity("claims", "claims"), delivery).clean
+        known |= set(claims["claim_number"].drop_nulls())
+        entity = load().entity("claims", "claim_transactions")
+        tx = validate(read_raw(folder / "claim_transactions.csv", entity), entity, delivery).clean
+        out.append(tx.filter(~pl.col("claim_number").is_in(sorted(known)))
+                   .select("transaction_id", "amount", pl.lit(delivery).alias("delivery_date")))
+    return pl.concat(out)
+
+
+def quarantined_orphans(quarantine: Path) -> pl.DataFrame:
+    """The rows the ingest quarantined as orphans (raw strings, as kept)."""
+    frames = [pl.read_parquet(p).filter(pl.col("_reasons").str.contains("orphan:claim_number"))
+              .select("transaction_id", "amount")
+              for p in quarantine.glob("claims/*/claim_transactions.parquet")]
+    return pl.concat(frames)
+
+
+def test_orphan_transactions_are_quarantined_with_their_own_reason(
+        book: dict[str, Any], con: duckdb.DuckDBPyConnection) -> None:
+    want = expected_orphans(book["landing_dir"])
+    got = quarantined_orphans(book["quarantine"])
+    assert want.height >= 2  # HC3's two transactions at least
+    assert sorted(got["transaction_id"]) == sorted(want["transaction_id"])
+    assert sum(Decimal(a) for a in got["amount"]) == sum(want["amount"])
+    loaded = {r[0] for r in con.execute(
+        "select claim_key from pseudo_actuarial.claims__claim_transactions").fetchall()}
+    assert book["key"](HC1) in loaded and book["key"](HC3) not in loaded
+    audited = con.execute("select sum(rows) from audit.quarantine "
+                          "where reason = 'orphan:claim_number'").fetchall()[0][0]
+    assert audited == want.height
+
+
+def test_every_landing_amount_is_in_a_mart_or_accounted_for(
+        book: dict[str, Any], con: duckdb.DuckDBPyConnection) -> None:
+    """Landing to mart, to the cent: every accepted transaction amount (latest delivery per
+    transaction) is in claims_development at the as-of month, or in the quarantine as an
+    orphan, or on a claim the marts leave out by rule (erased, restricted or unknown contract,
+    notified after the as-of date). Amounts of both currencies are summed as plain numbers:
+    a checksum, never a published figure."""
+    landing: Landing = book["landing"]
+    tx = landing.transactions.filter(pl.col("transaction_date") <= AS_OF)
+    landing_total = sum(tx["amount"], Decimal(0))
+    orphans = quarantined_orphans(book["quarantine"])
+    orphan_total = sum((Decimal(a) for a in orphans["amount"]), Decimal(0))
+    excluded = excluded_contracts(landing)
+    contracts = landing.contracts.filter(~pl.col("contract_key").is_in(list(excluded))) \
+        .with_columns(pl.col("country").replace_strict(CURRENCY).alias("currency"))
+    valued = set(valued_claims(landing, contracts)["claim_key"])
+    accepted_claims = set(landing.claims["claim_key"])
+    left_out = tx.filter(pl.col("claim_key").is_in(sorted(accepted_claims))
+                         & ~pl.col("claim_key").is_in(sorted(valued)))
+    left_out_total = sum(left_out["amount"], Decimal(0))
+    mart_total = con.execute(
+        "select sum(cumulative_incurred) from actuarial.claims_development "
+        "where valuation_month = ?", [AS_OF.replace(day=1)]).fetchall()[0][0]
+    assert orphan_total != 0
+    assert landing_total == mart_total + orphan_total + left_out_total

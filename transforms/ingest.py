@@ -24,8 +24,10 @@ from transforms.checksums import file_sha256
 from transforms.classification import Classification
 from transforms.classification import load as load_classification
 from transforms.keys import DomainKeys
+from transforms.leftovers import remove_leftovers
 from transforms.load import DeliveryWriter, EntityAudit, loaded_checksums
 from transforms.minimise import minimise
+from transforms.orphans import is_parent, parent_links, parents_first, quarantine_orphans
 from transforms.suppression import drop_erased_subjects, load_suppression
 from transforms.validation import (
     ROW_INDEX,
@@ -118,12 +120,15 @@ def ingest_entity_file(
     keys: DomainKeys,
     quarantine_root: Path,
     batch_rows: int = BATCH_ROWS,
+    delivered: dict[str, set[str]] | None = None,
 ) -> tuple[EntityAudit, Path | None]:
     """Stream one delivery file through validation, quarantine and minimisation into `writer`.
 
     Two passes over the file: the first holds only keys and row hashes to find duplicates across
     the whole file; the second works in bounded batches, so memory does not grow with the file.
     The quarantine goes to a temporary Parquet file, returned for the caller to keep on commit.
+    `delivered` (entity name -> keys accepted in this delivery) lets child rows find their
+    parents (transforms/orphans.py) and receives this entity's accepted keys.
     """
     entity = classification.entity(delivery.system, name.removesuffix(".csv"))
     path = delivery.path / name
@@ -136,12 +141,19 @@ def ingest_entity_file(
     qwriter: pq.ParquetWriter | None = None
     purposes = entity.purposes()
     suppressed = load_suppression(writer.con, keys)  # erased subjects: transforms/suppression.py
+    delivered = {} if delivered is None else delivered
+    links = parent_links(entity, classification)
+    accepted_keys = delivered.setdefault(entity.name, set()) \
+        if is_parent(entity, classification) else None
     try:
         for batch in iter_batches(lf, entity, batch_rows):
             lo, hi = batch[ROW_INDEX].min(), batch[ROW_INDEX].max()
             batch_flags = flags.filter(pl.col(ROW_INDEX).is_between(lo, hi))
             result = validate(batch, entity, delivery.delivery_date, batch_flags)
+            quarantine_orphans(result, batch, links, delivered, writer.con, keys, suppressed)
             erased = drop_erased_subjects(result, entity, suppressed, keys)  # not loaded, not kept
+            if accepted_keys is not None:
+                accepted_keys.update(result.clean[entity.key[0]].drop_nulls().to_list())
             audit.rows_read += result.rows_read
             audit.rows_quarantined += result.quarantine.height + erased
             audit.reason_counts.update(result.reason_counts)
@@ -177,12 +189,16 @@ def ingest_delivery(
     audits: list[EntityAudit] = []
     quarantined: list[Path] = []
     qdir = quarantine_root / delivery.system / delivery.delivery_date.isoformat()
+    # parents before children, so that an orphan is known as one (transforms/orphans.py)
+    entities = parents_first([classification.entity(delivery.system, n.removesuffix(".csv"))
+                              for n in sorted(files)], classification)
+    delivered: dict[str, set[str]] = {}
     try:
         with DeliveryWriter(con, delivery.delivery_date, keys.key_version,
                             delivery.system) as writer:
-            for name, meta in sorted(files.items()):
+            for name, meta in ((f"{e.name}.csv", files[f"{e.name}.csv"]) for e in entities):
                 audit, qtmp = ingest_entity_file(writer, delivery, name, meta, classification,
-                                                 keys, quarantine_root, batch_rows)
+                                                 keys, quarantine_root, batch_rows, delivered)
                 writer.audit(audit)
                 audits.append(audit)
                 if qtmp is not None:
@@ -216,8 +232,10 @@ def ingest(
     systems: list[str] | None = None,
     classification: Classification | None = None,
     batch_rows: int = BATCH_ROWS,
+    until: date | None = None,
 ) -> list[DeliveryReport]:
-    """Load every complete delivery not yet loaded (or changed since), oldest first.
+    """Load every complete delivery not yet loaded (or changed since), oldest first; with
+    `until` (the run's as-of date), only deliveries dated on or before it.
 
     A refused delivery stops the run with its reason (DeliveryRefused): later deliveries of the
     same system must not overtake it, and what was loaded before stays as it was.
@@ -230,9 +248,13 @@ def ingest(
     con = duckdb.connect(str(warehouse), config={"memory_limit": settings.duckdb_memory_limit()})
     con.execute("set enable_progress_bar = false")  # logs, not a terminal
     try:
+        # this process holds the warehouse now: what a killed run left behind can go
+        remove_leftovers(warehouse, landing, quarantine_root)
         done = loaded_checksums(con)
         for delivery in discover(landing, classification):
             if systems and delivery.system not in systems:
+                continue
+            if until is not None and delivery.delivery_date > until:
                 continue
             try:
                 files = read_manifest(delivery, classification)

@@ -17,7 +17,10 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from transforms.compaction import mark_compaction_due
 from transforms.minimise import DELIVERY_COLUMN, KEY_VERSION_COLUMN
+
+SPOOL_PREFIX = ".load-spool-"  # beside the warehouse; a killed run's is removed (leftovers.py)
 
 AUDIT_DDL = (
     "create schema if not exists audit",
@@ -100,6 +103,7 @@ class DeliveryWriter:
         self._prepared: set[str] = set()
         self._spool: Path | None = None
         self._spooled: dict[str, list[Path]] = {}
+        self.rows_replaced = 0  # rows of an earlier load of this delivery, deleted
 
     def __enter__(self) -> DeliveryWriter:
         ensure_audit(self.con)
@@ -122,6 +126,8 @@ class DeliveryWriter:
             if exc_type is None:
                 try:
                     self._insert_spooled()
+                    if self.rows_replaced:  # their bytes stay in the file until compacted
+                        mark_compaction_due(self.con, "redelivery", self.rows_replaced)
                 except BaseException:
                     self.con.execute("rollback")
                     raise
@@ -164,8 +170,9 @@ class DeliveryWriter:
                     "classification changed: rebuild the warehouse (make clean-warehouse)"
                 )
             _check_key_version(self.con, table, self.key_version, self.delivery_date)
-        self.con.execute(f"delete from {table} where {DELIVERY_COLUMN} = ?",
-                         [self.delivery_date])
+        deleted = self.con.execute(f"delete from {table} where {DELIVERY_COLUMN} = ?",
+                                   [self.delivery_date]).fetchall()[0][0]
+        self.rows_replaced += int(deleted or 0)
         self._prepared.add(table)
 
     def append(self, table: str, frame: pl.DataFrame) -> None:
@@ -179,7 +186,7 @@ class DeliveryWriter:
                 "select path from duckdb_databases() where database_name = current_database()"
             ).fetchall()[0][0]
             parent = Path(db_file).parent if db_file else Path(tempfile.gettempdir())
-            self._spool = Path(tempfile.mkdtemp(prefix=".load-spool-", dir=parent))
+            self._spool = Path(tempfile.mkdtemp(prefix=SPOOL_PREFIX, dir=parent))
         files = self._spooled.setdefault(table, [])
         path = self._spool / f"{table}.{len(files):06d}.parquet"
         frame.write_parquet(path)

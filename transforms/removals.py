@@ -10,23 +10,27 @@ bytes in its file until the table is rewritten. So every removal is recorded her
   the one `data/published` points at: readers must never find it gone. That one becomes stale as
   soon as the rebuild triggered by the removal publishes a new one, and is retired by the next
   call (the retention_and_rights DAG calls it daily; build_and_publish may call it after publish);
-* `compact_warehouse` rewrites the warehouse file so that deleted rows do not survive in it.
+* the warehouse file is rewritten so that deleted rows do not survive in it: every removal
+  marks a compaction due, done once per run (transforms/compaction.py).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
+from transforms.compaction import compact_warehouse, mark_compaction_due
 from transforms.publish import MANIFEST, current_publication, publications_root
 
 log = logging.getLogger(__name__)
+
+__all__ = ["compact_warehouse", "latest_removal", "record_removal",
+           "retire_stale_publications", "utc_now"]
 
 DDL = (
     "create schema if not exists audit",
@@ -47,6 +51,8 @@ def record_removal(con: duckdb.DuckDBPyConnection, source: str, rows: int,
         con.execute(ddl)
     con.execute("insert into audit.data_removals values (?, ?, ?)",
                 [at or utc_now(), source, rows])
+    if rows:
+        mark_compaction_due(con, source, rows)
 
 
 def latest_removal(warehouse: Path) -> datetime | None:
@@ -101,39 +107,3 @@ def retire_stale_publications(published_dir: Path, removed_at: datetime | None) 
         log.info("retired %d publication(s) made before the latest removal",
                  out["publications_retired"])
     return out
-
-
-def compact_warehouse(warehouse: Path) -> None:
-    """Rewrite the warehouse into a new file and switch to it, so that the bytes of deleted rows
-    are gone from disk. The copy is checked table by table before the switch; on any problem
-    the original stays. Needs the warehouse free of other connections (the DAG's tasks run one
-    at a time)."""
-    fresh = warehouse.with_name(warehouse.name + ".compact")
-    for stale in (fresh, fresh.with_name(fresh.name + ".wal")):
-        stale.unlink(missing_ok=True)
-    con = duckdb.connect(str(warehouse))
-    try:
-        source = con.execute("select current_database()").fetchall()[0][0]
-        con.execute(f"attach '{fresh}' as compacted")
-        try:
-            con.execute(f'copy from database "{source}" to compacted')
-            tables = con.execute(
-                "select table_schema, table_name from information_schema.tables "
-                "where table_type = 'BASE TABLE' and table_catalog = ?", [source]).fetchall()
-            for schema, table in tables:
-                a = con.execute(f'select count(*) from "{source}"."{schema}"."{table}"'
-                                ).fetchall()[0][0]
-                b = con.execute(f'select count(*) from compacted."{schema}"."{table}"'
-                                ).fetchall()[0][0]
-                if a != b:
-                    raise RuntimeError(f"compaction: {schema}.{table} differs; original kept")
-        finally:
-            con.execute("detach compacted")
-    except BaseException:
-        fresh.unlink(missing_ok=True)
-        raise
-    finally:
-        con.close()
-    # a write-ahead log left beside the old file must never be replayed onto the new one
-    warehouse.with_name(warehouse.name + ".wal").unlink(missing_ok=True)
-    os.replace(fresh, warehouse)

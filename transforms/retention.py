@@ -42,7 +42,8 @@ import duckdb
 from transforms import retention_files, retention_rules, settings
 from transforms.classification import Classification
 from transforms.classification import load as load_classification
-from transforms.removals import compact_warehouse, record_removal, utc_now
+from transforms.compaction import compact_if_due
+from transforms.removals import record_removal, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +174,8 @@ def apply_retention(warehouse: Path, landing: Path, quarantine: Path, as_of: dat
             raise
     finally:
         con.close()
-    if compact and report.removed_from_warehouse:
-        compact_warehouse(warehouse)
+    if compact:  # removed rows must not survive in the file (marked due by the removal)
+        compact_if_due(warehouse)
     log.info("retention as of %s: %s", as_of, json.dumps(report.as_dict()))
     return report
 

@@ -38,9 +38,9 @@ import duckdb
 from transforms import raw_rewrite, settings
 from transforms.classification import Classification
 from transforms.classification import load as load_classification
+from transforms.compaction import compact_if_due
 from transforms.erasure import RawZone, erase, sweep_suppressed
 from transforms.keys import DomainKeys, load_domain_keys
-from transforms.removals import compact_warehouse
 from transforms.rights_feed import (
     FINAL,
     MART_TYPES,
@@ -214,17 +214,18 @@ def process_one(ctx: Context, req: Request, report: ProcessReport) -> str:
     if req.request_type in MART_TYPES:
         domains = ("actuarial", "marketing") if req.request_type.startswith("restriction") \
             else ("marketing",)
-        if not _in_warehouse(ctx.con, req.request_id, domains):
-            return done("awaiting_ingest", counts)
+        # the resolution is in force from the next build even before the ingest has loaded the
+        # request row: no build may publish a restricted subject in between
+        status = "done" if _in_warehouse(ctx.con, req.request_id, domains) else "awaiting_ingest"
         ctx.con.execute("begin transaction")
         try:
             record_resolution(ctx.con, req, subject, ctx.keys.key_version)
-            done("done", counts)
+            done(status, counts)
             ctx.con.execute("commit")
         except BaseException:
             ctx.con.execute("rollback")
             raise
-        return "done"
+        return status
     return done("done", counts)
 
 
@@ -263,8 +264,8 @@ def process_requests(landing: Path, quarantine: Path, warehouse: Path, keys: Dom
             report.statuses[status] += 1
     finally:
         con.close()
-    if compact and report.rows_erased:  # deleted rows must not survive in the file
-        compact_warehouse(warehouse)
+    if compact:  # deleted rows must not survive in the file (marked due by the erasure)
+        compact_if_due(warehouse)
     log.info("subject requests: %s", json.dumps(report.as_dict(), default=str))
     return report
 

@@ -8,29 +8,20 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, date, datetime
 
 from transforms import settings
+from transforms.compaction import compact_if_due
 from transforms.keys import load_domain_keys
 from transforms.removals import latest_removal, retire_stale_publications
 from transforms.retention import apply_retention
 from transforms.rights import process_requests
+from transforms.run_date import resolve_as_of
 
 log = logging.getLogger(__name__)
 
 
 class RequestsFailed(RuntimeError):
     """Some requests could not be processed (nothing was changed for them); they are retried."""
-
-
-def run_as_of(ds: str | None = None) -> date:
-    """PIPELINE_AS_OF, else the run's logical date (`ds`), else today (UTC)."""
-    override = settings.as_of_override()
-    if override:
-        return override
-    if ds:
-        return date.fromisoformat(ds)
-    return datetime.now(UTC).date()
 
 
 def _record(name: str, payload: dict) -> dict:
@@ -40,12 +31,18 @@ def _record(name: str, payload: dict) -> dict:
     return payload
 
 
-def process_subject_requests(ds: str | None = None) -> dict:
-    """Apply the DPO feed's pending requests; fail (after recording all) if any failed."""
+def process_subject_requests(ds: str | None = None, state: str = "rights") -> dict:
+    """Apply the DPO feed's pending requests (received up to the run's as-of date); fail
+    (after recording all) if any failed, so that no build publishes before they are applied.
+
+    Both the retention_and_rights DAG and build_and_publish (before dbt) call this: whatever
+    identifier a request used, its subject is erased, or resolved for the marts to exclude,
+    before any build. The compaction is left to the DAG's own step (once per run)."""
     p = settings.paths()
-    as_of = run_as_of(ds)
-    report = process_requests(p.landing, p.quarantine, p.warehouse, load_domain_keys(), as_of)
-    payload = _record("rights", {"as_of": as_of.isoformat(), **report.as_dict(),
+    as_of = resolve_as_of(ds)
+    report = process_requests(p.landing, p.quarantine, p.warehouse, load_domain_keys(), as_of,
+                              compact=False)
+    payload = _record(state, {"as_of": as_of.isoformat(), **report.as_dict(),
                                  "changed": report.changed})
     failed = report.statuses.get("failed", 0)
     if failed:
@@ -56,10 +53,16 @@ def process_subject_requests(ds: str | None = None) -> dict:
 
 def apply_retention_rules(ds: str | None = None) -> dict:
     p = settings.paths()
-    as_of = run_as_of(ds)
-    report = apply_retention(p.warehouse, p.landing, p.quarantine, as_of)
+    as_of = resolve_as_of(ds)
+    report = apply_retention(p.warehouse, p.landing, p.quarantine, as_of, compact=False)
     return _record("retention", {**report.as_dict(),
                                  "changed": bool(report.removed_from_warehouse)})
+
+
+def compact_if_anything_removed(state: str = "compaction") -> dict:
+    """One compaction for the whole run, when rows were removed or replaced
+    (transforms/compaction.py)."""
+    return _record(state, compact_if_due(settings.paths().warehouse))
 
 
 def retire_publications() -> dict:

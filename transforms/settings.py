@@ -54,7 +54,7 @@ def paths() -> Paths:
 
 
 def as_of_override() -> date | None:
-    """PIPELINE_AS_OF (YYYY-MM-DD) fixes the run's as-of date; default: latest delivery."""
+    """PIPELINE_AS_OF (YYYY-MM-DD) overrides every DAG's as-of date (transforms/run_date.py)."""
     value = os.environ.get("PIPELINE_AS_OF")
     return date.fromisoformat(value) if value else None
 

