@@ -150,6 +150,12 @@ def duplicate_flags(lf: pl.LazyFrame, entity: Entity, batch_rows: int = 500_000
     return pl.concat([repeats, conflicts]).sort(ROW_INDEX)
 
 
+# The documented formats (docs/source-contract.md): a value in any other form is a bad type, so
+# that `1e15` is never read as an amount, nor `+5` or `1_000` as a count.
+DECIMAL_FORMAT = r"^-?[0-9]{1,16}\.[0-9]{2}$"
+INTEGER_FORMAT = r"^-?[0-9]{1,18}$"
+
+
 def _typed(col: Column, raw: pl.Expr) -> pl.Expr:
     """Parse a trimmed string (blank already null) as the column's declared type."""
     match col.type:
@@ -158,9 +164,11 @@ def _typed(col: Column, raw: pl.Expr) -> pl.Expr:
         case "date":
             return raw.str.to_date("%Y-%m-%d", strict=False)
         case "decimal":
-            return raw.cast(pl.Decimal(18, 2), strict=False)
+            ok = raw.str.contains(DECIMAL_FORMAT)
+            return pl.when(ok).then(raw).cast(pl.Decimal(18, 2), strict=False)
         case "integer":
-            return raw.cast(pl.Int64, strict=False)
+            ok = raw.str.contains(INTEGER_FORMAT)
+            return pl.when(ok).then(raw).cast(pl.Int64, strict=False)
         case "boolean":
             low = raw.str.to_lowercase()
             return pl.when(low.is_in(_TRUE)).then(True).when(low.is_in(_FALSE)).then(False)
@@ -168,7 +176,11 @@ def _typed(col: Column, raw: pl.Expr) -> pl.Expr:
 
 
 def _check(col: Column, check: object, delivery_date: date) -> tuple[str, pl.Expr]:
-    """(reason, expression true where the row fails the check)."""
+    """(reason, expression true where the row fails the check).
+
+    A range or window whose bound another check already covers (non_negative, not_future)
+    leaves that side to it, so that one defect gives one reason.
+    """
     v = pl.col(col.name)
     if check == "non_negative":
         return f"negative:{col.name}", v < 0
@@ -178,7 +190,24 @@ def _check(col: Column, check: object, delivery_date: date) -> tuple[str, pl.Exp
         return f"negative_payment:{col.name}", (pl.col("transaction_type") == "payment") & (v < 0)
     if isinstance(check, dict) and "one_of" in check:
         return f"unexpected_value:{col.name}", ~v.is_in(list(check["one_of"]))
+    if isinstance(check, dict) and "range" in check:
+        lo, hi = check["range"]
+        below = v < lo if not ("non_negative" in col.checks and lo >= 0) else pl.lit(False)
+        return f"out_of_range:{col.name}", below | (v > hi)
+    if isinstance(check, dict) and "window" in check:
+        earliest, years = check["window"]
+        first = date.fromisoformat(str(earliest))
+        latest = _add_years(delivery_date, int(years))
+        after = v > pl.lit(latest) if "not_future" not in col.checks else pl.lit(False)
+        return f"out_of_window:{col.name}", (v < pl.lit(first)) | after
     raise ValueError(f"unknown check {check!r} on {col.name}")
+
+
+def _add_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
 
 
 def validate(
@@ -250,10 +279,25 @@ def validate(
             t = pl.when(pl.col(f"_nullified:{col.name}")).then(None).otherwise(t)
         typed_exprs.append(t.alias(col.name))
     staged = staged.with_columns(typed_exprs)
+    # categories whose unknown values the classification maps to `other` (counted)
+    mapped: list[pl.Expr] = []
+    for col in entity.columns:
+        spec = col.check("one_of")
+        if spec and spec.get("unknown") == "other":
+            unknown = pl.col(col.name).is_not_null() & ~pl.col(col.name).is_in(
+                [str(v) for v in spec["one_of"]])
+            null_cols.append(f"_nullified:{col.name}")
+            staged = staged.with_columns(unknown.alias(null_cols[-1]))
+            mapped.append(pl.when(unknown).then(pl.lit(str(spec["unknown"])))
+                          .otherwise(pl.col(col.name)).alias(col.name))
+    if mapped:
+        staged = staged.with_columns(mapped)
     # value checks run on the typed values
     checks: dict[str, pl.Expr] = {}
     for col in entity.columns:
         for chk in col.checks:
+            if isinstance(chk, dict) and chk.get("unknown") == "other":
+                continue
             name, failed = _check(col, chk, delivery_date)
             checks[f"_rule:{name}"] = failed.fill_null(False)
     staged = staged.with_columns(**checks)
