@@ -8,6 +8,7 @@ security perimeter (data/quarantine/), never in DuckDB. No error message carries
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -26,7 +27,16 @@ _FALSE = ["false", "f", "0", "n", "no"]
 
 
 class DeliveryRefused(ValueError):
-    """A delivery that cannot be taken at all (unknown or missing columns, bad manifest)."""
+    """A delivery that cannot be taken at all (unknown or missing columns, bad manifest).
+
+    Its message names the rule, the delivery, the file's position in it and counts or row
+    positions; never a value from the delivery, and a column or file name from the delivery is
+    a value (an email used as a header must not reach a log through a refusal).
+    """
+
+
+class MalformedCsv(DeliveryRefused):
+    """The CSV parser gave up on the file; the caller locates the row (malformed_row)."""
 
 
 @dataclass
@@ -38,23 +48,65 @@ class ValidationResult:
     nullified_counts: dict[str, int] = field(default_factory=dict)
 
 
-def check_header(path: Path, entity: Entity) -> None:
-    """Refuse a file whose header the classification does not know, before reading a row."""
-    header = pl.read_csv(path, n_rows=0, infer_schema=False).columns
-    unknown = [c for c in header if c not in entity.column_names]
+def _positions(items: list[int]) -> str:
+    """1-based positions, at most ten of them listed."""
+    shown = ", ".join(str(i + 1) for i in items[:10])
+    return shown + (f" and {len(items) - 10} more" if len(items) > 10 else "")
+
+
+def read_header(path: Path, where: str) -> list[str]:
+    """The header's column names, read with the csv module (polars renames a repeated name)."""
+    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+        first = fh.readline()
+    if not first.strip():
+        raise DeliveryRefused(
+            f"{where}: the file is empty (no header line); a file with nothing to send still "
+            "carries its header")
+    return next(csv.reader([first]))
+
+
+def check_header(path: Path, entity: Entity, where: str | None = None) -> None:
+    """Refuse a file whose header the classification does not know, before reading a row.
+
+    Unknown and repeated columns are reported by position only: their names came from the
+    delivery. Missing columns are named: those names come from the classification.
+    """
+    where = where or f"{entity.system}/{entity.name}"
+    header = read_header(path, where)
+    repeated = [i for i, c in enumerate(header) if c in header[:i]]
+    if repeated:
+        raise DeliveryRefused(
+            f"{where}: {len(repeated)} repeated column name(s) in the header, at position(s) "
+            f"{_positions(repeated)}; every column appears once")
+    unknown = [i for i, c in enumerate(header) if c not in entity.column_names]
     missing = [c for c in entity.column_names if c not in header]
     if unknown:
         raise DeliveryRefused(
-            f"{entity.system}/{entity.name}: column(s) {unknown} are not in the classification "
-            "(config/classification.yml); classify them before this delivery can be loaded"
+            f"{where}: {len(unknown)} column(s) not in the classification, at header "
+            f"position(s) {_positions(unknown)} (config/classification.yml); classify them "
+            "before this delivery can be loaded"
         )
     if missing:
-        raise DeliveryRefused(f"{entity.system}/{entity.name}: missing column(s) {missing}")
+        raise DeliveryRefused(f"{where}: missing column(s) {missing}")
 
 
-def scan_raw(path: Path, entity: Entity) -> pl.LazyFrame:
+def malformed_row(path: Path, width: int) -> tuple[int, int] | None:
+    """(0-based data row, fields) of the first row whose field count differs from the header's.
+
+    Read only after the parser refused the file, to say where; never returns a value.
+    """
+    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+        reader = csv.reader(fh)
+        next(reader, None)
+        for row_no, row in enumerate(reader):
+            if len(row) != width:
+                return row_no, len(row)
+    return None
+
+
+def scan_raw(path: Path, entity: Entity, where: str | None = None) -> pl.LazyFrame:
     """Lazy scan of a delivery CSV as strings, with a `_row` index (0-based data row)."""
-    check_header(path, entity)
+    check_header(path, entity, where)
     return pl.scan_csv(
         path, infer_schema=False, encoding="utf8-lossy",
         row_index_name=ROW_INDEX,
@@ -72,7 +124,7 @@ def collect_safely(lf: pl.LazyFrame, entity: Entity, *, streaming: bool = False
     try:
         return lf.collect(engine="streaming") if streaming else lf.collect()
     except pl.exceptions.PolarsError as exc:
-        raise DeliveryRefused(
+        raise MalformedCsv(
             f"{entity.system}/{entity.name}: the file is not well-formed CSV "
             f"({type(exc).__name__}; e.g. a row with more fields than the header)"
         ) from None
