@@ -153,7 +153,7 @@ def _candidates(texts: pl.DataFrame, detector: Detector) -> pl.DataFrame:
     return pl.concat(variants).unique()
 
 
-def _forms(values: pl.Series) -> pl.DataFrame:
+def _forms(values: pl.Series, compacted: bool = True) -> pl.DataFrame:
     """(i, text): each value as written, unmasked, and compacted (transforms/text_fold.py).
 
     Why three forms: the value as written keeps the word bounds and case that tell prose from an
@@ -163,20 +163,22 @@ def _forms(values: pl.Series) -> pl.DataFrame:
     lower-cased (`ab12 cde`, `g b 8 2 w e s t ...`). A form equal to the value is not repeated.
     """
     texts = pl.DataFrame({"text": values.cast(pl.String)}).with_row_index("i")
-    unmasked = texts.select("i", text=text_fold.unmask(pl.col("text")))
-    compacted = texts.select("i", text=text_fold.compact(pl.col("text")))
-    forms = pl.concat([texts, unmasked, compacted]).drop_nulls("text").unique(maintain_order=True)
-    return forms
+    forms = [texts, texts.select("i", text=text_fold.unmask(pl.col("text")))]
+    if compacted:
+        forms.append(texts.select("i", text=text_fold.compact(pl.col("text"))))
+    return pl.concat(forms).drop_nulls("text").unique(maintain_order=True)
 
 
-def detect(values: pl.Series) -> pl.DataFrame:
+def detect(values: pl.Series, *, compacted: bool = True) -> pl.DataFrame:
     """One boolean column per kind: does values[i] hold at least one valid identifier of it?
 
-    Each value is searched as written and in its unmasked and compact forms (see `_forms`).
+    Each value is searched as written and in its unmasked and compact forms (see `_forms`);
+    `compacted=False` leaves out the compact form, for texts joined from two values (a region
+    and a currency, `FR-75` `EUR`, compact to the shape of a UK plate).
     Only texts with a digit or an `@` are searched: every kind has one or the other.
     """
     texts = pl.DataFrame({"text": values.cast(pl.String)}).with_row_index("i")
-    searched = _forms(values).filter(pl.col("text").str.contains(r"[0-9@]"))
+    searched = _forms(values, compacted).filter(pl.col("text").str.contains(r"[0-9@]"))
     out = texts.select("i")
     for detector in DETECTORS:
         if searched.is_empty():

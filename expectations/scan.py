@@ -172,9 +172,8 @@ def scan_table(
     scanned = values.filter(~exempt)
     texts = [c for c in columns if c not in pseudonyms]
     split = _split_texts(frame, texts)
-    flags = detect(pl.concat([scanned["v"], split["v"]]))
-    split_flags = flags.slice(scanned.height)
-    flags = flags.slice(0, scanned.height)
+    flags = detect(scanned["v"])
+    split_flags = detect(split["v"], compacted=False)
     kinds = [d.kind for d in DETECTORS]
     scanned = scanned.with_columns(
         [flags[k].alias(f"kind:{k}") for k in kinds],
