@@ -355,3 +355,25 @@ def test_placeholders_in_identifier_fields_are_not_known_values(tmp_path: Path) 
     known = collect_known_values([delivery])
     values = pl.Series(["unknown", "none", "see notes", "not known", "OPW-2222222"])
     assert known.matches(values).to_list() == [False, False, False, False, True]
+
+
+def test_summary_count_equals_great_expectations_count(env: Env) -> None:
+    """GX reports pandas metrics as numpy integers; the summary must carry GX's count, not 1."""
+    env.sql("update actuarial.frequency_severity set region = '17 Quillfeather Lane' "
+            "where rowid < 25")
+    result = env.gate()
+    finding = next(f for f in result.findings
+                   if (f.rule, f.table, f.column) == (Rule.KNOWN_VALUE,
+                                                      "actuarial.frequency_severity", "region"))
+    observed = None
+    for path in (env.gx / "uncommitted" / "validations").rglob("*.json"):
+        for r in json.loads(path.read_text())["results"]:
+            if r["expectation_config"]["kwargs"].get("column") == "known_value:region":
+                meta = r["expectation_config"].get("meta") or {}
+                if meta.get("table") == "actuarial.frequency_severity":
+                    observed = r["result"]["observed_value"]
+    assert observed == 25
+    assert finding.count == observed
+    summary = json.loads((env.gx / "gate-summary.json").read_text())
+    assert {"rule": "known_value", "table": "actuarial.frequency_severity", "column": "region",
+            "count": 25, "kind": None} in summary["findings"]
