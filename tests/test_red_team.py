@@ -302,3 +302,23 @@ def test_each_disguise_in_a_mart_is_counted(marts: dict, plant: MartPlant) -> No
     # counts and labels only: no planted value in anything the scan returns
     text = repr(counts)
     assert not any(str(v) in text for v in plant.cells.values())
+
+
+# -- the fold itself ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("disguised", "plain"), [
+    (CYRILLIC_VIN, VIN), (GREEK_VIN, VIN), (ZERO_WIDTH_EMAIL, EMAIL),
+    (FULL_WIDTH_PHONE, "07700 900123"), ("ab12 cde", "ab12 cde"),
+])
+def test_unmask_undoes_disguises_the_same_in_polars_and_python(disguised: str, plain: str
+                                                               ) -> None:
+    from transforms.text_fold import unmask, unmask_text
+
+    assert pl.select(unmask(pl.lit(disguised))).item() == plain
+    assert unmask_text(disguised) == plain
+
+
+def test_leak_scan_counts_a_value_written_in_disguise(tmp_path: Path) -> None:
+    (tmp_path / "run.log").write_text(f"refused: {CYRILLIC_VIN}\n", encoding="utf-8")
+    assert scan([tmp_path], {VIN}).total == 1

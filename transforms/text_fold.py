@@ -25,6 +25,9 @@ tell them apart.
 
 from __future__ import annotations
 
+import re
+import unicodedata
+
 import polars as pl
 
 # TR39 confusables whose prototype is one Latin letter (checked against confusables.txt,
@@ -56,6 +59,19 @@ SEPARATORS = r"[\s\-._/\\|,;:'\"`()\[\]{}+*#~]"
 _NON_ASCII = r"[^\x00-\x7f]"
 _FROM = list(CONFUSABLES)
 _TO = [CONFUSABLES[c] for c in _FROM]
+
+
+_TRANSLATION = str.maketrans(CONFUSABLES)
+_INVISIBLE_RE = re.compile(r"[\u00ad\u034f\u061c\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+                           r"\u2060-\u2064\u2066-\u206f\ufe00-\ufe0f\ufeff]")
+
+
+def unmask_text(text: str) -> str:
+    """`unmask` for one Python string (files the leak scan reads): NFKC, the common invisible
+    characters removed, confusables mapped; the identity on ASCII."""
+    if text.isascii():
+        return text
+    return _INVISIBLE_RE.sub("", unicodedata.normalize("NFKC", text)).translate(_TRANSLATION)
 
 
 def unmask(expr: pl.Expr) -> pl.Expr:
