@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from transforms import identifiers as ids
+from transforms import text_fold
 
 Validator = Callable[[pl.Expr], pl.Expr]
 
@@ -152,13 +153,32 @@ def _candidates(texts: pl.DataFrame, detector: Detector) -> pl.DataFrame:
     return pl.concat(variants).unique()
 
 
-def detect(values: pl.Series) -> pl.DataFrame:
-    """One boolean column per kind: does values[i] hold at least one valid identifier of it?
+def _forms(values: pl.Series, compacted: bool = True) -> pl.DataFrame:
+    """(i, text): each value as written, unmasked, and compacted (transforms/text_fold.py).
 
-    Only values with a digit or an `@` are searched: every kind has one or the other.
+    Why three forms: the value as written keeps the word bounds and case that tell prose from an
+    identifier; the unmasked form (NFKC, invisible characters removed, Cyrillic and Greek
+    look-alikes made Latin, case kept) undoes disguises without changing what counts as a word;
+    the compact form (upper case, no separators) reads a whole value that was spread out or
+    lower-cased (`ab12 cde`, `g b 8 2 w e s t ...`). A form equal to the value is not repeated.
     """
     texts = pl.DataFrame({"text": values.cast(pl.String)}).with_row_index("i")
-    searched = texts.filter(pl.col("text").str.contains(r"[0-9@]"))
+    forms = [texts, texts.select("i", text=text_fold.unmask(pl.col("text")))]
+    if compacted:
+        forms.append(texts.select("i", text=text_fold.compact(pl.col("text"))))
+    return pl.concat(forms).drop_nulls("text").unique(maintain_order=True)
+
+
+def detect(values: pl.Series, *, compacted: bool = True) -> pl.DataFrame:
+    """One boolean column per kind: does values[i] hold at least one valid identifier of it?
+
+    Each value is searched as written and in its unmasked and compact forms (see `_forms`);
+    `compacted=False` leaves out the compact form, for texts joined from two values (a region
+    and a currency, `FR-75` `EUR`, compact to the shape of a UK plate).
+    Only texts with a digit or an `@` are searched: every kind has one or the other.
+    """
+    texts = pl.DataFrame({"text": values.cast(pl.String)}).with_row_index("i")
+    searched = _forms(values, compacted).filter(pl.col("text").str.contains(r"[0-9@]"))
     out = texts.select("i")
     for detector in DETECTORS:
         if searched.is_empty():
@@ -168,4 +188,3 @@ def detect(values: pl.Series) -> pl.DataFrame:
             hits = cands.filter(detector.valid(pl.col("c")).fill_null(False))["i"].unique()
         out = out.with_columns(pl.col("i").is_in(hits.implode()).alias(detector.kind))
     return out.drop("i")
-

@@ -23,6 +23,9 @@ class Rule(StrEnum):
     PSEUDONYM_FORMAT = "pseudonym_format"
     KEY_VERSION = "key_version"
     FOREIGN_PSEUDONYM = "foreign_pseudonym"
+    SPLIT_IDENTIFIER = "identifier_across_columns"
+    NUMBER = "identifier_in_number"
+    NOT_ALLOWED = "value_not_allowed"
     GX_ERROR = "gx_error"
 
 
@@ -36,6 +39,10 @@ RULE_TEXT: dict[Rule, str] = {
     Rule.PSEUDONYM_FORMAT: "pseudonyms are 64 lowercase hex characters (HMAC-SHA-256)",
     Rule.KEY_VERSION: "a single, non-null key version per mart",
     Rule.FOREIGN_PSEUDONYM: "no pseudonym of another purpose's domain",
+    Rule.SPLIT_IDENTIFIER: "no identifier split over two adjacent text columns of a row",
+    Rule.NUMBER: "no card, phone or delivered identifier written as a number, and no number of "
+                 "an implausible magnitude",
+    Rule.NOT_ALLOWED: "dimension values the classification closes are among its allowed values",
     Rule.GX_ERROR: "the Great Expectations check ran without error",
 }
 

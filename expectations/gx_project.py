@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import great_expectations as gx
+import numpy as np
 import pandas as pd
 from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -118,9 +119,10 @@ def _count(result: dict, success: bool) -> int:
     if "unexpected_count" in result:
         return int(result["unexpected_count"] or 0)
     observed = result.get("observed_value")
-    if isinstance(observed, bool) or observed is None:
+    if isinstance(observed, bool | np.bool_) or observed is None:
         return 1
-    if isinstance(observed, int | float):
+    # GX reports metrics computed by pandas as numpy scalars (numpy.int64 is no `int`)
+    if isinstance(observed, int | float | np.integer | np.floating):
         return int(observed)
     return 1
 

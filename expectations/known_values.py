@@ -6,11 +6,12 @@ mistake). The values come from the run's landing CSVs, are compared in memory an
 written: `KnownValues` refuses to be pickled (so it cannot reach XCom or a cache) and its repr
 shows a count only.
 
-Matching is on a *fold*: NFKC, lower case, letters, digits and `@` only. The fold of a raw value
-and of its normalised form (transforms/identifiers.py: E.164 phones, compact VINs and plates...)
-are both kept, so `AB12 CDE`, `ab12cde` and `AB-12-CDE` are one value, and a phone is known in
-its international and national forms. A mart value matches when its fold equals a known value
-(all lengths) or contains one of at least MIN_SUBSTRING_CHARS characters.
+Matching is on a *fold*: NFKC, invisible characters removed, Cyrillic and Greek look-alikes
+made Latin (transforms/text_fold.py), lower case, letters, digits and `@` only. The fold of a
+raw value and of its normalised form (transforms/identifiers.py: E.164 phones, compact VINs and
+plates...) are both kept, so `AB12 CDE`, `ab12cde` and `AB-12-CDE` are one value, and a phone
+is known in its international and national forms. A mart value matches when its fold equals a
+known value (all lengths) or contains one of at least MIN_SUBSTRING_CHARS characters.
 
 Name parts (surname, first name: the string parts of a composite identifier without a rule of
 their own) are known as the full name, both orders, not one by one: a single name part is not an
@@ -28,20 +29,21 @@ import polars as pl
 from transforms.classification import Classification, Entity
 from transforms.classification import load as load_classification
 from transforms.identifiers import normalise
+from transforms.text_fold import match_fold
 
 MIN_SUBSTRING_CHARS = 6
 MIN_EXACT_CHARS = 4  # shorter folds ("na", "01") are placeholders, not identifiers
 # what source systems put where a value is missing: never an identifier, often a mart value
 PLACEHOLDERS = ("unknown", "none", "null", "notknown", "notgiven", "notapplicable", "nil", "tbc",
                 "tba", "missing", "redacted")
-_FOLD_DROP = r"[^\p{L}\p{N}@]"
 _WINDOW_BUDGET = 20_000_000  # substring windows per batch: bounds memory on huge text columns
 _SEED = 20261127  # any fixed seed: hashes are compared within one process only
 
 
 def fold(expr: pl.Expr) -> pl.Expr:
-    """The comparison form: NFKC, lower case, letters, digits and `@` only."""
-    return expr.str.normalize("NFKC").str.to_lowercase().str.replace_all(_FOLD_DROP, "")
+    """The comparison form (transforms/text_fold.py): NFKC, invisible characters removed,
+    look-alike letters of other scripts made Latin, lower case, letters, digits and `@` only."""
+    return match_fold(expr)
 
 
 class KnownValues:
@@ -215,10 +217,8 @@ def _needed_columns(path: Path, entity: Entity) -> list[str]:
 
 
 def _fold_col(name: str) -> pl.Expr:
-    """fold() of a materialised column, skipping NFKC (the costly step) for ASCII values."""
-    c = pl.col(name)
-    nfkc = pl.when(c.str.contains(r"[^\x00-\x7f]")).then(c.str.normalize("NFKC")).otherwise(c)
-    return nfkc.str.to_lowercase().str.replace_all(_FOLD_DROP, "")
+    """fold() of a materialised column (match_fold skips the costly steps for ASCII values)."""
+    return match_fold(pl.col(name))
 
 
 def collect_known_values(

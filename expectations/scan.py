@@ -18,9 +18,20 @@ from expectations.detectors import DETECTORS, LABELS, detect
 from expectations.findings import Rule
 from expectations.known_values import KnownValues
 from expectations.pseudonyms import PSEUDONYM_REGEX
-from transforms.classification import Mart
+from transforms import identifiers as ids
+from transforms.classification import Classification, Mart
+from transforms.classification import load as load_classification
 
 _STRING_TYPES = (pl.String, pl.Categorical, pl.Enum)
+# A mart number with more integer digits than this is of no plausible order of magnitude: a
+# whole book's incurred total in pence stays below 10^11; a card number has 13-19 digits.
+MAX_DIGITS = 11
+NUMBER_KINDS: dict[str, str] = {
+    "card": "payment card numbers (Luhn, 13-19 digits)",
+    "phone": "UK or French phone numbers (with or without the country code)",
+    "known_value": "raw identifier values of this run's deliveries",
+    "magnitude": f"numbers of more than {MAX_DIGITS} integer digits",
+}
 
 
 @dataclass(frozen=True)
@@ -62,34 +73,119 @@ def _in_foreign(values: pl.Series, foreign: pl.Series) -> pl.Series:
     return maybe.scatter(maybe.arg_true(), exact)
 
 
+def allowed_values(mart: Mart, classification: Classification) -> dict[str, set[str]]:
+    """Mart column -> the values the classification allows for it.
+
+    A mart column named like a source field that the mart's purpose keeps as it is, and whose
+    values the classification closes (`one_of`), may only hold those values (plus `other` where
+    unknown values are mapped to it). Why at the gate too: a value that is not allowed can only
+    have come from outside the allow-list (a mart bug, a value split over rows), and the gate
+    is the last place to see it.
+    """
+    allowed: dict[str, set[str]] = {}
+    for entity in classification.entities:
+        for col in entity.columns:
+            t = col.treatment_for(mart.purpose)
+            if t is None or t.verb != "keep" or t.output not in mart.column_names:
+                continue
+            values = col.allowed_values()
+            if values is not None:
+                allowed.setdefault(t.output, set()).update(values)
+    return allowed
+
+
+def _split_texts(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """(col, v, n): the text of each pair of adjacent text columns of a row, joined without and
+    with a space, with the pair's row count; `col` names the pair as `a+b`."""
+    parts = []
+    for a, b in zip(columns, columns[1:], strict=False):
+        pairs = frame.select(pl.col(a).cast(pl.String), pl.col(b).cast(pl.String)).drop_nulls()
+        counted = pairs.group_by(a, b).len(name="n")
+        for sep in ("", " "):
+            parts.append(counted.select(
+                pl.lit(f"{a}+{b}").alias("col"),
+                pl.concat_str([pl.col(a), pl.col(b)], separator=sep).alias("v"),
+                pl.col("n").cast(pl.Int64)))
+    schema = {"col": pl.String, "v": pl.String, "n": pl.Int64}
+    return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+
+
+def _number_digits(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """(col, d, n): the integer digits (no sign) of each distinct number of the numeric columns.
+
+    Why the integer part only: a card or phone number booked as an amount keeps its digits
+    before the decimal point (`4111111111111111.00`); the cents add nothing to find.
+    """
+    parts = []
+    for c in columns:
+        s = frame.get_column(c).drop_nulls()
+        if s.dtype.is_float():
+            s = s.filter(s.is_finite()).cast(pl.Int64, strict=False).drop_nulls()
+        text = s.cast(pl.String).str.replace(r"^-", "").str.replace(r"\..*$", "")
+        parts.append(text.rename("d").value_counts(name="n").select(
+            pl.lit(c).alias("col"), "d", pl.col("n").cast(pl.Int64)))
+    schema = {"col": pl.String, "d": pl.String, "n": pl.Int64}
+    return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+
+
+def _number_flags(numbers: pl.DataFrame, known: KnownValues | None) -> pl.DataFrame:
+    """One boolean column per way a number can be an identifier (see NUMBER_KINDS)."""
+    d = pl.col("d")
+    national = pl.lit("0") + d
+    phone = (
+        ids.is_valid("phone", pl.lit("+") + d)
+        | ids.is_valid("phone", ids.normalise("phone", national, pl.lit("GB")))
+        | ids.is_valid("phone", ids.normalise("phone", national, pl.lit("FR")))
+    )
+    flags = numbers.with_columns(
+        card=ids.is_valid("card", d).fill_null(False),
+        phone=phone.fill_null(False),
+        magnitude=d.str.len_chars() >= MAX_DIGITS + 1,
+    )
+    known_hits = (known.matches(numbers["d"]) if known is not None
+                  else pl.Series([False] * numbers.height, dtype=pl.Boolean))
+    return flags.with_columns(known_value=known_hits)
+
+
 def scan_table(
     frame: pl.DataFrame,
     mart: Mart,
     *,
     known: KnownValues | None,
     foreign: pl.Series | None,
+    classification: Classification | None = None,
 ) -> list[ScanCount]:
-    """Every count-only check of every string column of the table as found (classified or not).
+    """Every count-only check of every column of the table as found (classified or not).
 
     A pseudonym column is exempt from the pattern and known-value scans for its well-formed
     values only: 64 hex characters can hold no identifier, and scanning millions of them for
     substrings would cost time and produce chance matches. Anything else in it is scanned.
+    Text columns are scanned one by one and by adjacent pairs (a value split over two columns);
+    numeric columns for identifiers written as numbers; dimension columns that the
+    classification closes against their allowed values.
     """
+    classification = classification or load_classification()
     columns = string_columns(frame)
     pseudonyms = [c.name for c in mart.columns if c.cls == "pseudonym"]
     values = _distinct_values(frame, columns)
     exempt = pl.col("col").is_in(pseudonyms) & pl.col("v").str.contains(PSEUDONYM_REGEX)
     scanned = values.filter(~exempt)
+    texts = [c for c in columns if c not in pseudonyms]
+    split = _split_texts(frame, texts)
     flags = detect(scanned["v"])
+    split_flags = detect(split["v"], compacted=False)
     kinds = [d.kind for d in DETECTORS]
     scanned = scanned.with_columns(
         [flags[k].alias(f"kind:{k}") for k in kinds],
         any=pl.any_horizontal([flags[k] for k in kinds]) if kinds else pl.lit(False),
     )
+    split = split.with_columns(any=pl.any_horizontal([split_flags[k] for k in kinds]))
     if known is not None:
         scanned = scanned.with_columns(known=known.matches(scanned["v"]))
+        split = split.with_columns(any=pl.col("any") | known.matches(split["v"]))
     if foreign is not None:
         values = values.with_columns(foreign=_in_foreign(values["v"], foreign))
+    allowed = allowed_values(mart, classification)
     out: list[ScanCount] = []
     for c in columns:
         mine = scanned.filter(pl.col("col") == c)
@@ -106,6 +202,27 @@ def scan_table(
             hits = values.filter((pl.col("col") == c) & pl.col("foreign"))["n"].sum()
             out.append(ScanCount(Rule.FOREIGN_PSEUDONYM, c, int(hits),
                                  "pseudonyms of another purpose's domain"))
+        if c in allowed:
+            unexpected = mine.filter(~pl.col("v").is_in(sorted(allowed[c])))["n"].sum()
+            out.append(ScanCount(Rule.NOT_ALLOWED, c, int(unexpected),
+                                 f"values outside the {len(allowed[c])} allowed ones"))
+    pair_hits = split.filter("any").group_by("col").agg(pl.col("n").sum())
+    out.append(ScanCount(
+        Rule.SPLIT_IDENTIFIER, "(adjacent pairs)", int(pair_hits["n"].sum()),
+        "identifiers or delivered values made by joining two adjacent text columns",
+        {str(c): int(n) for c, n in pair_hits.iter_rows()},
+    ))
+    numeric = [n for n, t in frame.schema.items() if t.is_numeric()]
+    numbers = _number_flags(_number_digits(frame, numeric), known)
+    for c in numeric:
+        mine = numbers.filter(pl.col("col") == c)
+        weighted = {k: int(mine.filter(pl.col(k))["n"].sum()) for k in NUMBER_KINDS}
+        any_hit = mine.filter(pl.any_horizontal([pl.col(k) for k in NUMBER_KINDS]))
+        out.append(ScanCount(
+            Rule.NUMBER, c, int(any_hit["n"].sum()),
+            "numbers that are " + ", ".join(NUMBER_KINDS.values()),
+            {k: n for k, n in weighted.items() if n},
+        ))
     return out
 
 

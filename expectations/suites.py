@@ -21,7 +21,7 @@ import pandas as pd
 from expectations.detectors import LABELS
 from expectations.findings import RULE_TEXT, Rule
 from expectations.pseudonyms import PSEUDONYM_REGEX
-from expectations.scan import ScanCount
+from expectations.scan import NUMBER_KINDS, ScanCount
 from transforms.classification import Mart
 
 KEY_VERSION_COLUMN = "key_version"
@@ -92,7 +92,8 @@ def scan_suite(
         name = f"{c.rule}:{c.column}"
         row[name] = c.count
         meta = _meta(c.rule, mart, c.column) | {"kinds": dict(c.kinds)}
-        found_text = ", ".join(f"{LABELS[k]}: {n}" for k, n in c.kinds.items())
+        found_text = ", ".join(f"{LABELS.get(k, NUMBER_KINDS.get(k, k))}: {n}"
+                               for k, n in c.kinds.items())
         found.append(gxe.ExpectColumnMaxToBeBetween(
             column=name, min_value=0, max_value=0, meta=meta,
             description=f"Column {c.column}: rows holding {c.label} must be 0."

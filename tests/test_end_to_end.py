@@ -297,3 +297,93 @@ def test_a_planted_leak_fails_the_dag_and_keeps_the_publication(pipeline_run: di
         con.execute("update pseudo_actuarial.claims__claims set failed_component = ? "
                     "where claim_key = ?", [original[1], original[0]])
         con.close()
+
+
+def test_red_team_deliveries_through_the_dags(pipeline_run: dict) -> None:
+    """Runs last. A new day's deliveries with correct manifests, as an operator gets them: the
+    claims delivery carries disguised identifiers in kept fields and a card number as an amount
+    (each row must be quarantined), the DPO delivery an email as a column header (refused).
+    The publication stays as it was, and no planted value is in any file outside landing and
+    quarantine: warehouse, publications, logs, Airflow's metadata and logs, GX, dbt's target.
+    (The gate's side, blocking a leak that got into a mart, runs through build_and_publish in
+    the test above and per disguise in tests/test_red_team.py.)"""
+    import csv
+    import hashlib
+
+    from transforms.publish import snapshot
+
+    day = "2026-11-27"
+    data = pipeline_run["data"]
+    secret_header = "ann.header.q7@example.org"
+    plants = {  # failed_component of claim rows 0-5; the IBAN is split over two claims
+        0: "ab12cde", 1: "zed.planted.x9\u200b@\u200bexample.net",
+        2: "\uff10\uff17\uff17\uff10\uff10 \uff19\uff10\uff10\uff11\uff12\uff13",
+        3: "1\u041c8GDM9\u0410XKP042788", 4: "GB82 WEST 1234", 5: "5698 7654 32",
+    }
+    card = "4111111111111111"
+
+    def deliver(system: str, edit) -> None:
+        source = sorted((data / "landing" / system).glob("2026-*"))[0]  # the full extract
+        target = data / "landing" / system / day
+        target.mkdir()
+        files = {}
+        for path in sorted(source.glob("*.csv")):
+            with open(path, encoding="utf-8", newline="") as fh:
+                rows = list(csv.reader(fh))
+            edit(path.stem, rows)
+            with open(target / path.name, "w", encoding="utf-8", newline="") as fh:
+                csv.writer(fh, lineterminator="\n").writerows(rows)
+            raw = (target / path.name).read_bytes()
+            files[path.name] = {"rows": len(rows) - 1, "sha256": hashlib.sha256(raw).hexdigest()}
+        (target / "_manifest.json").write_text(json.dumps(
+            {"system": system, "delivery_date": day, "files": files}))
+
+    def claims(entity: str, rows: list[list[str]]) -> None:
+        if entity == "claims":
+            at = rows[0].index("failed_component")
+            for row, value in plants.items():
+                rows[1 + row][at] = value
+        else:
+            rows[1][rows[0].index("amount")] = card + ".00"
+
+    def dpo(entity: str, rows: list[list[str]]) -> None:
+        if entity == "consent_changes":
+            rows[0][rows[0].index("channel")] = secret_header
+
+    before = snapshot(data / "published")
+    deliver("claims", claims)
+    deliver("dpo", dpo)
+    env = {**pipeline_run["env"], "PIPELINE_AS_OF": day}
+
+    def run(dag: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["bash", "-c", f"source scripts/pipeline_env.sh && uv run python -m "
+             f"transforms.airflow_run {dag} {day}"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+    ingest_run = run("ingest_deliveries")
+    out = ingest_run.stdout + ingest_run.stderr
+    assert ingest_run.returncode != 0, "the refused DPO delivery fails the ingest visibly"
+    assert "dag run state failed" in out
+    assert snapshot(data / "published") == before, "the publication is untouched"
+
+    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    try:
+        reasons = dict(con.execute(
+            "select reason, sum(rows) from audit.quarantine where delivery_date = ? group by 1",
+            [day]).fetchall())
+        refused = con.execute("select count(*) from audit.deliveries where system = 'dpo' "
+                              "and delivery_date = ?", [day]).fetchall()[0][0]
+    finally:
+        con.close()
+    assert reasons.get("unexpected_value:failed_component") == len(plants), reasons
+    assert reasons.get("out_of_range:amount") == 1, reasons
+    assert refused == 0, "nothing of the refused delivery is loaded"
+
+    values = {*plants.values(), "GB82WEST12345698765432", card, secret_header}
+    written = [data / "warehouse.duckdb", data / "published", data / "publications",
+               data / "logs", data / "state", data / "gx", pipeline_run["base"] / "airflow_home",
+               ROOT / "dbt_project" / "target"]
+    result = scan([p for p in written if p.exists()], values)
+    assert result.total == 0, json.dumps(result.as_dict(), indent=1)
+    assert not any(v in out for v in values)

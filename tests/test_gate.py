@@ -248,19 +248,16 @@ def test_clean_marts_pass_with_every_rule(env: Env) -> None:
 
 
 def test_look_alikes_do_not_block(env: Env) -> None:
-    env.sql(
-        # a 17-character code with a wrong check digit, an IBAN failing mod 97, a number failing
-        # Luhn, a never-issued NI prefix, a miles range, a year and lower-case prose
-        "update actuarial.claims_development set failed_component = '1M8GDM9A1KP042788' "
-        "where rowid = 0",
-        "update actuarial.claims_development set failed_component = 'GB82WEST12345698765433' "
-        "where rowid = 1",
-        "update actuarial.claims_development set failed_component = 'ref 4111111111111112' "
-        "where rowid = 2",
-        "update actuarial.claims_development set failed_component = 'GB123456A' where rowid = 3",
-        "update actuarial.frequency_severity set region = '10000-20000 miles' where rowid = 0",
-        "update actuarial.frequency_severity set region = 'at 123 km in 2024' where rowid = 1",
-    )
+    # planted in `region` (a generalised column the gate does not close by an allow-list; in
+    # failed_component any of these is a value_not_allowed finding): a 17-character code with a
+    # wrong check digit, an IBAN failing mod 97, a number failing Luhn, a never-issued NI
+    # prefix, a miles range and a year in lower-case prose
+    env.sql(*(
+        f"update actuarial.frequency_severity set region = '{text}' where rowid = {i}"
+        for i, text in enumerate(["1M8GDM9A1KP042788", "GB82WEST12345698765433",
+                                  "ref 4111111111111112", "GB123456A", "10000-20000 miles",
+                                  "at 123 km in 2024"])
+    ))
     result = env.gate()
     assert result.passed, result.summary()
 
@@ -318,7 +315,7 @@ def test_each_kind_is_found_inside_text(kind: str) -> None:
 
 @pytest.mark.parametrize("text", [
     "1M8GDM9A1KP042788", "GB82WEST12345698765433", "4111111111111112", "GB123456A",
-    "QQ123456C", "10000-20000", "12000 km", "at 123 km", "mechanical_breakdown", "GB-SW",
+    "QQ123456C", "10000-20000", "12000 km", "at 123 km in 2024", "mechanical_breakdown", "GB-SW",
     "FR-974", "100-150k", "k2026a", "bad@", "0-1",
 ])
 def test_look_alikes_are_not_identifiers(text: str) -> None:
@@ -358,3 +355,25 @@ def test_placeholders_in_identifier_fields_are_not_known_values(tmp_path: Path) 
     known = collect_known_values([delivery])
     values = pl.Series(["unknown", "none", "see notes", "not known", "OPW-2222222"])
     assert known.matches(values).to_list() == [False, False, False, False, True]
+
+
+def test_summary_count_equals_great_expectations_count(env: Env) -> None:
+    """GX reports pandas metrics as numpy integers; the summary must carry GX's count, not 1."""
+    env.sql("update actuarial.frequency_severity set region = '17 Quillfeather Lane' "
+            "where rowid < 25")
+    result = env.gate()
+    finding = next(f for f in result.findings
+                   if (f.rule, f.table, f.column) == (Rule.KNOWN_VALUE,
+                                                      "actuarial.frequency_severity", "region"))
+    observed = None
+    for path in (env.gx / "uncommitted" / "validations").rglob("*.json"):
+        for r in json.loads(path.read_text())["results"]:
+            if r["expectation_config"]["kwargs"].get("column") == "known_value:region":
+                meta = r["expectation_config"].get("meta") or {}
+                if meta.get("table") == "actuarial.frequency_severity":
+                    observed = r["result"]["observed_value"]
+    assert observed == 25
+    assert finding.count == observed
+    summary = json.loads((env.gx / "gate-summary.json").read_text())
+    assert {"rule": "known_value", "table": "actuarial.frequency_severity", "column": "region",
+            "count": 25, "kind": None} in summary["findings"]

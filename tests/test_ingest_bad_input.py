@@ -61,8 +61,10 @@ def _audit(book: Path) -> dict[str, int]:
 def test_unknown_column_refuses_the_delivery_and_writes_nothing(book: Path) -> None:
     frame = pl.read_csv(_contracts(book), infer_schema=False)
     _rewrite(_contracts(book), frame.with_columns(pl.lit("x").alias("loyalty_tier")))
-    with pytest.raises(DeliveryRefused, match="loyalty_tier.*not in the classification"):
+    with pytest.raises(DeliveryRefused, match="1 column.*not in the classification") as info:
         _ingest(book)
+    assert "loyalty_tier" not in str(info.value)  # a header from a delivery is data
+    assert f"position(s) {frame.width + 1} " in str(info.value)
     con = duckdb.connect(str(book / "warehouse.duckdb"), read_only=True)
     tables = con.execute("select count(*) from information_schema.tables "
                          "where table_schema like 'pseudo_%'").fetchall()[0][0]
@@ -118,6 +120,8 @@ def test_ragged_csv_is_refused_without_data_in_the_message(book: Path) -> None:
         _ingest(book)
     assert "SECRET-EXTRA-FIELD" not in str(info.value)
     assert "not well-formed CSV" in str(info.value)
+    assert "policy_admin/2026-11-26" in str(info.value)
+    assert "data row 1 " in str(info.value) and "header has" in str(info.value)
 
 
 def test_checksum_mismatch_refuses(book: Path) -> None:
@@ -152,3 +156,45 @@ def test_missing_key_writes_nothing(book: Path, monkeypatch: pytest.MonkeyPatch)
         ingest_system("policy_admin")
     assert not (book / "warehouse.duckdb").exists()
     assert not (book / "quarantine").exists()
+
+
+# -- issue 11 point 10: each bad input names the delivery, the file's position and the row ------
+
+
+def test_empty_file_is_refused_naming_the_delivery_and_file(book: Path) -> None:
+    _rewrite(_contracts(book), raw=b"")
+    with pytest.raises(DeliveryRefused) as info:
+        _ingest(book)
+    message = str(info.value)
+    assert "policy_admin/2026-11-26, file 1 of 2" in message and "empty" in message
+
+
+def test_repeated_header_is_refused_by_position_not_as_an_unknown_column(book: Path) -> None:
+    data = _contracts(book).read_bytes().splitlines(keepends=True)
+    header = data[0].decode().rstrip("\n").split(",")
+    at = header.index("sales_channel")
+    header[at] = "tier"  # tier twice, sales_channel missing
+    data[0] = (",".join(header) + "\n").encode()
+    _rewrite(_contracts(book), raw=b"".join(data))
+    with pytest.raises(DeliveryRefused) as info:
+        _ingest(book)
+    message = str(info.value)
+    assert "repeated column name" in message and f"position(s) {at + 1}" in message
+    assert "duplicated" not in message and "file 1 of 2" in message
+
+
+@pytest.mark.parametrize("amount", ["1e15", "12.5", "1,000.00",
+                                    "4111111111111111.00"])
+def test_amounts_accept_only_the_documented_decimal_format(book: Path, amount: str) -> None:
+    frame = pl.read_csv(_contracts(book), infer_schema=False)
+    frame = frame.with_columns(
+        pl.when(pl.int_range(pl.len()) == 4).then(pl.lit(amount))
+        .otherwise(pl.col("premium_excl_ipt")).alias("premium_excl_ipt"))
+    _rewrite(_contracts(book), frame)
+    reports = _ingest(book)
+    reasons = _audit(book)
+    assert (reasons.get("bad_type:premium_excl_ipt", 0)
+            + reasons.get("out_of_range:premium_excl_ipt", 0)) == 1, reasons
+    quarantine = pl.read_parquet(next((book / "quarantine").rglob("contracts.parquet")))
+    assert 4 in quarantine["_row"].to_list()
+    assert amount not in str([r.as_dict() for r in reports])

@@ -8,6 +8,7 @@ pipeline instead of silently letting a column through.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,18 @@ class Column:
 
     def treatment_for(self, purpose: str) -> Treatment | None:
         return next((t for t in self.treatments if t.purpose == purpose), None)
+
+    def check(self, name: str) -> dict[str, Any] | None:
+        """The mapping check of that name (`one_of`, `range`, `window`), if declared."""
+        return next((c for c in self.checks if isinstance(c, dict) and name in c), None)
+
+    def allowed_values(self) -> tuple[str, ...] | None:
+        """The closed vocabulary of a category (with `other` when unknowns map to it)."""
+        spec = self.check("one_of")
+        if spec is None:
+            return None
+        extra = (str(spec["unknown"]),) if spec.get("unknown") else ()
+        return tuple(str(v) for v in spec["one_of"]) + extra
 
 
 @dataclass(frozen=True)
@@ -188,6 +201,56 @@ def _treatments(where: str, raw: Any, purposes: dict[str, Any]) -> tuple[Treatme
     return tuple(out)
 
 
+SIMPLE_CHECKS = frozenset({"non_negative", "not_future", "non_negative_payment"})
+
+
+def _check_checks(where: str, col_type: str, checks: list[Any]) -> None:
+    """Every check is known and fits the column's type."""
+    for chk in checks:
+        if isinstance(chk, str) and chk in SIMPLE_CHECKS:
+            continue
+        if not isinstance(chk, dict):
+            raise ClassificationError(f"{where}: unknown check {chk!r}")
+        if "one_of" in chk:
+            if col_type != "string" or not chk["one_of"]:
+                raise ClassificationError(f"{where}: one_of needs a string column and values")
+            if set(chk) - {"one_of", "unknown"} or chk.get("unknown") not in (None, "other"):
+                raise ClassificationError(f"{where}: one_of takes only `unknown: other`")
+        elif "range" in chk:
+            lo, hi = chk["range"]
+            if col_type not in ("integer", "decimal") or not lo <= hi:
+                raise ClassificationError(f"{where}: range [min, max] is for numbers")
+        elif "window" in chk:
+            earliest, years_after = chk["window"]
+            if col_type != "date" or not isinstance(years_after, int):
+                raise ClassificationError(
+                    f"{where}: window [earliest date, years after delivery] is for dates")
+            date.fromisoformat(str(earliest))
+        else:
+            raise ClassificationError(f"{where}: unknown check {chk!r}")
+
+
+def _check_closed(where: str, col: Column) -> None:
+    """Allow-lists, not deny-lists: a field that any purpose receives is closed.
+
+    A category has its allowed values, an identifier its format (a hashed field always has
+    one), a number a plausible range, a date a window; free text never passes.
+    """
+    if not col.treatments:
+        return
+    verbs = {t.verb for t in col.treatments}
+    if "hash" in verbs and not col.identifier:
+        raise ClassificationError(f"{where}: a hashed field needs its identifier format")
+    if col.type == "string" and "keep" in verbs and not (col.identifier
+                                                         or col.check("one_of")):
+        raise ClassificationError(
+            f"{where}: a kept text field needs allowed values (one_of) or an identifier format")
+    if col.type in ("integer", "decimal") and not col.check("range"):
+        raise ClassificationError(f"{where}: a number that passes needs a plausible range")
+    if col.type == "date" and not col.check("window"):
+        raise ClassificationError(f"{where}: a date that passes needs a window")
+
+
 def parse(doc: dict[str, Any]) -> Classification:
     """Build a :class:`Classification` from the YAML document, checking it as it goes."""
     purposes = doc["purposes"]
@@ -208,25 +271,26 @@ def parse(doc: dict[str, Any]) -> Classification:
                 if on_invalid not in ("quarantine", "null"):
                     raise ClassificationError(f"{cw}: on_invalid must be quarantine or null")
                 treatments = _treatments(cw, c["treatment"], purposes)
+                _check_checks(cw, c["type"], list(c.get("checks", ())))
                 if c["class"] == "direct_identifier" and any(
                     t.verb != "hash" for t in treatments
                 ):
                     raise ClassificationError(f"{cw}: a direct identifier is hashed or dropped")
                 if c["class"] == "sensitive" and treatments:
                     raise ClassificationError(f"{cw}: sensitive fields never pass")
-                cols.append(
-                    Column(
-                        name=cname,
-                        cls=c["class"],
-                        category=c.get("category", ""),
-                        type=c["type"],
-                        identifier=c.get("identifier"),
-                        required=bool(c.get("required", False)),
-                        on_invalid=on_invalid,
-                        checks=tuple(c.get("checks", ())),
-                        treatments=treatments,
-                    )
+                column = Column(
+                    name=cname,
+                    cls=c["class"],
+                    category=c.get("category", ""),
+                    type=c["type"],
+                    identifier=c.get("identifier"),
+                    required=bool(c.get("required", False)),
+                    on_invalid=on_invalid,
+                    checks=tuple(c.get("checks", ())),
+                    treatments=treatments,
                 )
+                _check_closed(cw, column)
+                cols.append(column)
             comps = []
             for comp_name, cs in (spec.get("composites") or {}).items():
                 cw = f"{where}.composites.{comp_name}"

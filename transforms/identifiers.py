@@ -23,6 +23,8 @@ FORMATS: dict[str, str] = {
     "customer_number": r"^C[0-9]{8}$",
     "quote_number": r"^Q[0-9]{9}$",
     "transaction_id": r"^TX[0-9]{10}$",
+    "change_id": r"^CC[0-9]{8}$",
+    "request_id": r"^DSR-[0-9]{6}$",
 }
 
 UNIT_SEPARATOR = "\x1f"  # joins the parts of a composite identifier before hashing

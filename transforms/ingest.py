@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from transforms import settings
 from transforms.checksums import file_sha256
-from transforms.classification import Classification
+from transforms.classification import Classification, Entity
 from transforms.classification import load as load_classification
 from transforms.keys import DomainKeys
 from transforms.leftovers import remove_leftovers
@@ -32,8 +32,11 @@ from transforms.suppression import drop_erased_subjects, load_suppression
 from transforms.validation import (
     ROW_INDEX,
     DeliveryRefused,
+    MalformedCsv,
     duplicate_flags,
     iter_batches,
+    malformed_row,
+    read_header,
     scan_raw,
     validate,
 )
@@ -84,6 +87,12 @@ def discover(landing: Path, classification: Classification) -> list[Delivery]:
     return sorted(found, key=lambda dl: (dl.delivery_date, dl.system))
 
 
+def _listing(names: list[str], among: list[str]) -> str:
+    """Positions (1-based, in sorted order) of `names` among `among`: file names from a
+    delivery are data and never appear in a message."""
+    return ", ".join(str(among.index(n) + 1) for n in names)
+
+
 def read_manifest(delivery: Delivery, classification: Classification) -> dict[str, dict]:
     """The manifest's files, checked against the classification and the files on disk."""
     manifest_path = delivery.path / MANIFEST
@@ -92,17 +101,26 @@ def read_manifest(delivery: Delivery, classification: Classification) -> dict[st
     files = json.loads(manifest_path.read_text(encoding="utf-8"))["files"]
     known = {f"{e.name}.csv" for e in classification.entities_of(delivery.system)}
     on_disk = {p.name for p in delivery.path.glob("*.csv")}
-    unknown = sorted((set(files) | on_disk) - known)
+    every = sorted(set(files) | on_disk)
+    unknown = sorted(set(every) - known)
     if unknown:
-        raise DeliveryRefused(f"{delivery.label}: file(s) {unknown} are not classified")
+        raise DeliveryRefused(
+            f"{delivery.label}: {len(unknown)} file(s) not classified, at position(s) "
+            f"{_listing(unknown, every)} of the {len(every)} files named by the folder and its "
+            "manifest (sorted)")
     unlisted = sorted(on_disk - set(files))
     if unlisted:
-        raise DeliveryRefused(f"{delivery.label}: file(s) {unlisted} are not in the manifest")
-    for name, meta in files.items():
+        raise DeliveryRefused(
+            f"{delivery.label}: {len(unlisted)} file(s) not in the manifest, at position(s) "
+            f"{_listing(unlisted, every)} of the {len(every)} files (sorted)")
+    for position, (name, meta) in enumerate(sorted(files.items()), start=1):
         if not (delivery.path / name).exists():
-            raise DeliveryRefused(f"{delivery.label}: manifest lists {name}, which is missing")
+            raise DeliveryRefused(
+                f"{delivery.label}: file {position} of {len(files)} in the manifest is missing")
         if file_sha256(delivery.path / name) != meta["sha256"]:
-            raise DeliveryRefused(f"{delivery.label}: {name} does not match its manifest checksum")
+            raise DeliveryRefused(
+                f"{delivery.label}: file {position} of {len(files)} ({name}) does not match its "
+                "manifest checksum")
     return files
 
 
@@ -121,6 +139,7 @@ def ingest_entity_file(
     quarantine_root: Path,
     batch_rows: int = BATCH_ROWS,
     delivered: dict[str, set[str]] | None = None,
+    where: str | None = None,
 ) -> tuple[EntityAudit, Path | None]:
     """Stream one delivery file through validation, quarantine and minimisation into `writer`.
 
@@ -132,7 +151,32 @@ def ingest_entity_file(
     """
     entity = classification.entity(delivery.system, name.removesuffix(".csv"))
     path = delivery.path / name
-    lf = scan_raw(path, entity)
+    where = where or f"{delivery.label} ({entity.name})"
+    try:
+        return _ingest_file(writer, delivery, entity, path, meta, classification, keys,
+                            quarantine_root, batch_rows, where, delivered)
+    except MalformedCsv:
+        found = malformed_row(path, len(read_header(path, where)))
+        at = (f"data row {found[0] + 1} (1-based, header excluded) has {found[1]} field(s) "
+              f"where the header has {len(entity.column_names)}" if found
+              else "a quoted field is not closed")
+        raise DeliveryRefused(f"{where}: the file is not well-formed CSV: {at}") from None
+
+
+def _ingest_file(
+    writer: DeliveryWriter,
+    delivery: Delivery,
+    entity: Entity,
+    path: Path,
+    meta: dict,
+    classification: Classification,
+    keys: DomainKeys,
+    quarantine_root: Path,
+    batch_rows: int,
+    where: str,
+    delivered: dict[str, set[str]] | None,
+) -> tuple[EntityAudit, Path | None]:
+    lf = scan_raw(path, entity, where)
     flags = duplicate_flags(lf, entity)
     audit = EntityAudit(delivery.system, entity.name, delivery.delivery_date, meta["sha256"],
                         keys.key_version)
@@ -156,8 +200,11 @@ def ingest_entity_file(
                 accepted_keys.update(result.clean[entity.key[0]].drop_nulls().to_list())
             audit.rows_read += result.rows_read
             audit.rows_quarantined += result.quarantine.height + erased
-            audit.reason_counts.update(result.reason_counts)
-            audit.nullified_counts.update(result.nullified_counts)
+            # summed over batches: a reason found in two batches keeps both counts
+            for reason, n in result.reason_counts.items():
+                audit.reason_counts[reason] = audit.reason_counts.get(reason, 0) + n
+            for column, n in result.nullified_counts.items():
+                audit.nullified_counts[column] = audit.nullified_counts.get(column, 0) + n
             if result.quarantine.height:
                 table = result.quarantine.to_arrow()
                 if qwriter is None:
@@ -171,7 +218,7 @@ def ingest_entity_file(
             qwriter.close()
     if audit.rows_read != int(meta["rows"]):
         raise DeliveryRefused(
-            f"{delivery.label}: {name} has {audit.rows_read} rows, its manifest says {meta['rows']}"
+            f"{where}: the file has {audit.rows_read} rows, its manifest says {meta['rows']}"
         )
     return audit, (qpath if qwriter is not None else None)
 
@@ -196,9 +243,15 @@ def ingest_delivery(
     try:
         with DeliveryWriter(con, delivery.delivery_date, keys.key_version,
                             delivery.system) as writer:
-            for name, meta in ((f"{e.name}.csv", files[f"{e.name}.csv"]) for e in entities):
-                audit, qtmp = ingest_entity_file(writer, delivery, name, meta, classification,
-                                                 keys, quarantine_root, batch_rows, delivered)
+            # a file's position is its place in the manifest's sorted order, whatever the
+            # (parents-first) order of loading
+            positions = {n: i for i, n in enumerate(sorted(files), start=1)}
+            for e in entities:
+                name = f"{e.name}.csv"
+                where = f"{delivery.label}, file {positions[name]} of {len(files)} ({e.name})"
+                audit, qtmp = ingest_entity_file(writer, delivery, name, files[name],
+                                                 classification, keys, quarantine_root,
+                                                 batch_rows, delivered, where)
                 writer.audit(audit)
                 audits.append(audit)
                 if qtmp is not None:

@@ -30,6 +30,7 @@ import polars as pl
 from transforms.classification import Classification
 from transforms.classification import load as load_classification
 from transforms.identifiers import normalise
+from transforms.text_fold import unmask_text
 
 MIN_SUBSTRING_CHARS = 6
 TEXT_SUFFIXES = {".log", ".json", ".txt", ".html", ".sql", ".csv", ".yml", ".yaml", ".md", ".js",
@@ -156,8 +157,11 @@ def scan_parquet(path: Path, values: set[str], auto: ahocorasick.Automaton,
 
 
 def scan_text_file(path: Path, auto: ahocorasick.Automaton, result: ScanResult) -> None:
+    """Count the values in the text as written and in its unmasked form (transforms/text_fold:
+    NFKC, invisible characters removed, Cyrillic and Greek look-alikes made Latin), so that a
+    value written in disguise is counted too."""
     text = path.read_bytes().decode("utf-8", errors="replace")
-    n = _count_substrings(auto, text)
+    n = max(_count_substrings(auto, text), _count_substrings(auto, unmask_text(text)))
     if n:
         result.hits[str(path)] += n
 

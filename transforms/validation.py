@@ -8,6 +8,7 @@ security perimeter (data/quarantine/), never in DuckDB. No error message carries
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -26,7 +27,16 @@ _FALSE = ["false", "f", "0", "n", "no"]
 
 
 class DeliveryRefused(ValueError):
-    """A delivery that cannot be taken at all (unknown or missing columns, bad manifest)."""
+    """A delivery that cannot be taken at all (unknown or missing columns, bad manifest).
+
+    Its message names the rule, the delivery, the file's position in it and counts or row
+    positions; never a value from the delivery, and a column or file name from the delivery is
+    a value (an email used as a header must not reach a log through a refusal).
+    """
+
+
+class MalformedCsv(DeliveryRefused):
+    """The CSV parser gave up on the file; the caller locates the row (malformed_row)."""
 
 
 @dataclass
@@ -38,23 +48,65 @@ class ValidationResult:
     nullified_counts: dict[str, int] = field(default_factory=dict)
 
 
-def check_header(path: Path, entity: Entity) -> None:
-    """Refuse a file whose header the classification does not know, before reading a row."""
-    header = pl.read_csv(path, n_rows=0, infer_schema=False).columns
-    unknown = [c for c in header if c not in entity.column_names]
+def _positions(items: list[int]) -> str:
+    """1-based positions, at most ten of them listed."""
+    shown = ", ".join(str(i + 1) for i in items[:10])
+    return shown + (f" and {len(items) - 10} more" if len(items) > 10 else "")
+
+
+def read_header(path: Path, where: str) -> list[str]:
+    """The header's column names, read with the csv module (polars renames a repeated name)."""
+    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+        first = fh.readline()
+    if not first.strip():
+        raise DeliveryRefused(
+            f"{where}: the file is empty (no header line); a file with nothing to send still "
+            "carries its header")
+    return next(csv.reader([first]))
+
+
+def check_header(path: Path, entity: Entity, where: str | None = None) -> None:
+    """Refuse a file whose header the classification does not know, before reading a row.
+
+    Unknown and repeated columns are reported by position only: their names came from the
+    delivery. Missing columns are named: those names come from the classification.
+    """
+    where = where or f"{entity.system}/{entity.name}"
+    header = read_header(path, where)
+    repeated = [i for i, c in enumerate(header) if c in header[:i]]
+    if repeated:
+        raise DeliveryRefused(
+            f"{where}: {len(repeated)} repeated column name(s) in the header, at position(s) "
+            f"{_positions(repeated)}; every column appears once")
+    unknown = [i for i, c in enumerate(header) if c not in entity.column_names]
     missing = [c for c in entity.column_names if c not in header]
     if unknown:
         raise DeliveryRefused(
-            f"{entity.system}/{entity.name}: column(s) {unknown} are not in the classification "
-            "(config/classification.yml); classify them before this delivery can be loaded"
+            f"{where}: {len(unknown)} column(s) not in the classification, at header "
+            f"position(s) {_positions(unknown)} (config/classification.yml); classify them "
+            "before this delivery can be loaded"
         )
     if missing:
-        raise DeliveryRefused(f"{entity.system}/{entity.name}: missing column(s) {missing}")
+        raise DeliveryRefused(f"{where}: missing column(s) {missing}")
 
 
-def scan_raw(path: Path, entity: Entity) -> pl.LazyFrame:
+def malformed_row(path: Path, width: int) -> tuple[int, int] | None:
+    """(0-based data row, fields) of the first row whose field count differs from the header's.
+
+    Read only after the parser refused the file, to say where; never returns a value.
+    """
+    with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+        reader = csv.reader(fh)
+        next(reader, None)
+        for row_no, row in enumerate(reader):
+            if len(row) != width:
+                return row_no, len(row)
+    return None
+
+
+def scan_raw(path: Path, entity: Entity, where: str | None = None) -> pl.LazyFrame:
     """Lazy scan of a delivery CSV as strings, with a `_row` index (0-based data row)."""
-    check_header(path, entity)
+    check_header(path, entity, where)
     return pl.scan_csv(
         path, infer_schema=False, encoding="utf8-lossy",
         row_index_name=ROW_INDEX,
@@ -72,7 +124,7 @@ def collect_safely(lf: pl.LazyFrame, entity: Entity, *, streaming: bool = False
     try:
         return lf.collect(engine="streaming") if streaming else lf.collect()
     except pl.exceptions.PolarsError as exc:
-        raise DeliveryRefused(
+        raise MalformedCsv(
             f"{entity.system}/{entity.name}: the file is not well-formed CSV "
             f"({type(exc).__name__}; e.g. a row with more fields than the header)"
         ) from None
@@ -150,6 +202,12 @@ def duplicate_flags(lf: pl.LazyFrame, entity: Entity, batch_rows: int = 500_000
     return pl.concat([repeats, conflicts]).sort(ROW_INDEX)
 
 
+# The documented formats (docs/source-contract.md): a value in any other form is a bad type, so
+# that `1e15` is never read as an amount, nor `+5` or `1_000` as a count.
+DECIMAL_FORMAT = r"^-?[0-9]{1,16}\.[0-9]{2}$"
+INTEGER_FORMAT = r"^-?[0-9]{1,18}$"
+
+
 def _typed(col: Column, raw: pl.Expr) -> pl.Expr:
     """Parse a trimmed string (blank already null) as the column's declared type."""
     match col.type:
@@ -158,9 +216,11 @@ def _typed(col: Column, raw: pl.Expr) -> pl.Expr:
         case "date":
             return raw.str.to_date("%Y-%m-%d", strict=False)
         case "decimal":
-            return raw.cast(pl.Decimal(18, 2), strict=False)
+            ok = raw.str.contains(DECIMAL_FORMAT)
+            return pl.when(ok).then(raw).cast(pl.Decimal(18, 2), strict=False)
         case "integer":
-            return raw.cast(pl.Int64, strict=False)
+            ok = raw.str.contains(INTEGER_FORMAT)
+            return pl.when(ok).then(raw).cast(pl.Int64, strict=False)
         case "boolean":
             low = raw.str.to_lowercase()
             return pl.when(low.is_in(_TRUE)).then(True).when(low.is_in(_FALSE)).then(False)
@@ -168,7 +228,11 @@ def _typed(col: Column, raw: pl.Expr) -> pl.Expr:
 
 
 def _check(col: Column, check: object, delivery_date: date) -> tuple[str, pl.Expr]:
-    """(reason, expression true where the row fails the check)."""
+    """(reason, expression true where the row fails the check).
+
+    A range or window whose bound another check already covers (non_negative, not_future)
+    leaves that side to it, so that one defect gives one reason.
+    """
     v = pl.col(col.name)
     if check == "non_negative":
         return f"negative:{col.name}", v < 0
@@ -178,7 +242,24 @@ def _check(col: Column, check: object, delivery_date: date) -> tuple[str, pl.Exp
         return f"negative_payment:{col.name}", (pl.col("transaction_type") == "payment") & (v < 0)
     if isinstance(check, dict) and "one_of" in check:
         return f"unexpected_value:{col.name}", ~v.is_in(list(check["one_of"]))
+    if isinstance(check, dict) and "range" in check:
+        lo, hi = check["range"]
+        below = v < lo if not ("non_negative" in col.checks and lo >= 0) else pl.lit(False)
+        return f"out_of_range:{col.name}", below | (v > hi)
+    if isinstance(check, dict) and "window" in check:
+        earliest, years = check["window"]
+        first = date.fromisoformat(str(earliest))
+        latest = _add_years(delivery_date, int(years))
+        after = v > pl.lit(latest) if "not_future" not in col.checks else pl.lit(False)
+        return f"out_of_window:{col.name}", (v < pl.lit(first)) | after
     raise ValueError(f"unknown check {check!r} on {col.name}")
+
+
+def _add_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
 
 
 def validate(
@@ -250,10 +331,25 @@ def validate(
             t = pl.when(pl.col(f"_nullified:{col.name}")).then(None).otherwise(t)
         typed_exprs.append(t.alias(col.name))
     staged = staged.with_columns(typed_exprs)
+    # categories whose unknown values the classification maps to `other` (counted)
+    mapped: list[pl.Expr] = []
+    for col in entity.columns:
+        spec = col.check("one_of")
+        if spec and spec.get("unknown") == "other":
+            unknown = pl.col(col.name).is_not_null() & ~pl.col(col.name).is_in(
+                [str(v) for v in spec["one_of"]])
+            null_cols.append(f"_nullified:{col.name}")
+            staged = staged.with_columns(unknown.alias(null_cols[-1]))
+            mapped.append(pl.when(unknown).then(pl.lit(str(spec["unknown"])))
+                          .otherwise(pl.col(col.name)).alias(col.name))
+    if mapped:
+        staged = staged.with_columns(mapped)
     # value checks run on the typed values
     checks: dict[str, pl.Expr] = {}
     for col in entity.columns:
         for chk in col.checks:
+            if isinstance(chk, dict) and chk.get("unknown") == "other":
+                continue
             name, failed = _check(col, chk, delivery_date)
             checks[f"_rule:{name}"] = failed.fill_null(False)
     staged = staged.with_columns(**checks)
