@@ -160,19 +160,19 @@ class Plant:
 
 PLANTS = [
     Plant("email in kept text",
-          ("update actuarial.claims_development set failed_component = "
+          ("update actuarial.claims_development set component_group = "
            "'engine noise, call back zed.planted.x9@example.net' where rowid = 0",),
           "zed.planted.x9@example.net", Rule.IDENTIFIER, "actuarial.claims_development",
-          "failed_component", "email"),
+          "component_group", "email"),
     Plant("unclassified column",
           ("alter table marketing.segments add column contact varchar",
            "update marketing.segments set contact = 'tom.planted.v4@example.com' where rowid = 1"),
           "tom.planted.v4@example.com", Rule.COLUMN_SET, "marketing.segments", "contact",
           "unexpected"),
     Plant("vin in mart column",
-          ("update actuarial.policy_exposure set make_group = '1HGCM82633A004352' "
+          ("update actuarial.policy_exposure set tier = '1HGCM82633A004352' "
            "where rowid = 2",),
-          "1HGCM82633A004352", Rule.IDENTIFIER, "actuarial.policy_exposure", "make_group", "vin"),
+          "1HGCM82633A004352", Rule.IDENTIFIER, "actuarial.policy_exposure", "tier", "vin"),
     Plant("cell of 3 customers",
           ("update marketing.segments set customers = 3, region = 'GB-QX' where rowid = 3",),
           "GB-QX", Rule.SMALL_CELL, "marketing.segments", "customers"),
@@ -180,19 +180,41 @@ PLANTS = [
           ("update marketing.renewal_audience set customer_key = '{actuarial}' where rowid = 4",),
           "{actuarial}", Rule.FOREIGN_PSEUDONYM, "marketing.renewal_audience", "customer_key"),
     Plant("known raw value, whole",
-          ("update actuarial.frequency_severity set region = '17 Quillfeather Lane' "
+          ("update actuarial.frequency_severity set tier = '17 Quillfeather Lane' "
            "where rowid = 5",),
-          "Quillfeather", Rule.KNOWN_VALUE, "actuarial.frequency_severity", "region"),
+          "Quillfeather", Rule.KNOWN_VALUE, "actuarial.frequency_severity", "tier"),
     Plant("known raw value, inside text",
-          ("update actuarial.claims_development set failed_component = "
+          ("update actuarial.claims_development set product = "
            "'towed from 4 RUE DES GLYCINES' where rowid = 6",),
-          "Glycines", Rule.KNOWN_VALUE, "actuarial.claims_development", "failed_component"),
+          "Glycines", Rule.KNOWN_VALUE, "actuarial.claims_development", "product"),
     Plant("second key version",
           ("update actuarial.policy_exposure set key_version = 'k2027planted' where rowid = 7",),
           "k2027planted", Rule.KEY_VERSION, "actuarial.policy_exposure", "key_version"),
     Plant("malformed pseudonym",
           ("update actuarial.policy_exposure set contract_key = 'OPW-7654329' where rowid = 8",),
           "OPW-7654329", Rule.PSEUDONYM_FORMAT, "actuarial.policy_exposure", "contract_key"),
+    # statistical disclosure control (issue 9): a small cell, unique units, an unpooled level
+    Plant("GLM cell of 3 contracts",
+          ("update actuarial.frequency_severity set contracts = 3, tier = 'tierplanted3' "
+           "where rowid = 9",),
+          "tierplanted3", Rule.SMALL_CELL, "actuarial.frequency_severity", "contracts"),
+    Plant("triangle cell of 3 claims",
+          ("update actuarial.claims_development set claims = 3, product = 'prodplanted3' "
+           "where rowid = 10",),
+          "prodplanted3", Rule.SMALL_CELL, "actuarial.claims_development", "claims"),
+    Plant("unique contracts",
+          ("update actuarial.policy_exposure set period_start = date '1990-07-01' "
+           "+ cast(rowid as integer) where rowid % 5 = 0",),
+          "1990-07-", Rule.UNIQUE_SHARE, "actuarial.policy_exposure", None),
+    Plant("unique customer",
+          ("update marketing.renewal_audience set tenure_band = 'tenureplanted' "
+           "|| cast(rowid as varchar) where rowid < 60",),
+          "tenureplanted", Rule.UNIQUE_SHARE, "marketing.renewal_audience", None),
+    Plant("new unpooled category",
+          ("update actuarial.frequency_severity set mileage_band = '999k-planted' "
+           "where rowid = 11",),
+          "999k-planted", Rule.UNPOOLED_CATEGORY, "actuarial.frequency_severity",
+          "mileage_band"),
     Plant("identifier as a column name",
           ('alter table marketing.segments add column "ann.planted.z2@example.org" varchar',),
           "ann.planted.z2@example.org", Rule.COLUMN_NAME, "marketing.segments", None),
@@ -251,22 +273,22 @@ def test_look_alikes_do_not_block(env: Env) -> None:
     env.sql(
         # a 17-character code with a wrong check digit, an IBAN failing mod 97, a number failing
         # Luhn, a never-issued NI prefix, a miles range, a year and lower-case prose
-        "update actuarial.claims_development set failed_component = '1M8GDM9A1KP042788' "
+        "update actuarial.claims_development set product = '1M8GDM9A1KP042788' "
         "where rowid = 0",
-        "update actuarial.claims_development set failed_component = 'GB82WEST12345698765433' "
+        "update actuarial.claims_development set product = 'GB82WEST12345698765433' "
         "where rowid = 1",
-        "update actuarial.claims_development set failed_component = 'ref 4111111111111112' "
+        "update actuarial.claims_development set product = 'ref 4111111111111112' "
         "where rowid = 2",
-        "update actuarial.claims_development set failed_component = 'GB123456A' where rowid = 3",
-        "update actuarial.frequency_severity set region = '10000-20000 miles' where rowid = 0",
-        "update actuarial.frequency_severity set region = 'at 123 km in 2024' where rowid = 1",
+        "update actuarial.claims_development set product = 'GB123456A' where rowid = 3",
+        "update actuarial.frequency_severity set tier = '10000-20000 miles' where rowid = 0",
+        "update actuarial.frequency_severity set tier = 'at 123 km in 2024' where rowid = 1",
     )
     result = env.gate()
     assert result.passed, result.summary()
 
 
 def test_gx_results_hold_counts_only(env: Env) -> None:
-    env.sql("update actuarial.claims_development set failed_component = "
+    env.sql("update actuarial.claims_development set product = "
             "'zed.planted.x9@example.net' where rowid = 0",
             "update actuarial.policy_exposure set contract_key = 'not-a-pseudonym' "
             "where rowid = 0")

@@ -1,50 +1,14 @@
 {{ config(contract={'enforced': true}) }}
 
--- One row per contract and period with cover, plus any period of the contract in which a
--- claim occurred without cover (earned exposure 0), so that every claim on a known contract
--- is counted once, in the period of its loss date.
-
-{%- set period = exposure_period() %}
+-- Per-contract experience, generalised for publication (docs/disclosure-control.md): only the
+-- rating factors that keep at most 5 % of contracts unique, and exposure to the nearest quarter
+-- year (exact days would reveal the cover start date). Stable order: contract, period.
 
 with
 
-contracts as (
+experience as (
 
-    select * from {{ ref('int_contracts_unrestricted') }}
-
-),
-
-periods as (
-
-    select * from {{ ref('int_contract_periods_exploded') }}
-
-),
-
-claims as (
-
-    select * from {{ ref('int_claims_valued') }}
-
-),
-
-claims_by_period as (
-
-    select
-        contract_key,
-        {{ period_start(period, 'loss_date') }} as period_start,
-        count(*) filter (where not is_declined) as claim_count,
-        sum(paid_amount) as paid_amount,
-        sum(incurred_amount) as incurred_amount
-
-    from claims
-    group by contract_key, {{ period_start(period, 'loss_date') }}
-
-),
-
-contract_periods as (
-
-    select contract_key, period_start from periods
-    union
-    select contract_key, period_start from claims_by_period
+    select * from {{ ref('int_contract_period_experience') }}
 
 ),
 
@@ -52,41 +16,29 @@ final as (
 
     select
         ----------  ids
-        contract_periods.contract_key,
-        contract_periods.period_start,
+        contract_key,
+        period_start,
 
         ---------- rating factors
-        contracts.product,
-        contracts.tier,
-        contracts.vehicle_age_band,
-        contracts.mileage_band,
-        contracts.make_group,
-        contracts.fuel_type,
-        contracts.region,
-        contracts.currency,
-        contracts.driver_age_band,
-        contracts.sales_channel,
+        product,
+        tier,
+        vehicle_age_band,
+        currency,
 
         ---------- measures (amounts in currency)
-        cast(coalesce(periods.earned_exposure, 0) as double) as earned_exposure,
-        cast(coalesce(claims_by_period.claim_count, 0) as bigint) as claim_count,
-        cast(coalesce(claims_by_period.paid_amount, 0) as decimal(18, 2)) as paid_amount,
-        cast(coalesce(claims_by_period.incurred_amount, 0) as decimal(18, 2)) as incurred_amount,
-        cast(coalesce(periods.earned_premium, 0) as decimal(18, 2)) as earned_premium,
+        cast(round(covered_days * 4 / 365.25) / 4 as decimal(18, 2)) as earned_exposure,
+        claim_count,
+        declined_claims,
+        paid_amount,
+        incurred_amount,
+        earned_premium,
 
         ---------- metadata
-        contracts.key_version
+        key_version
 
-    from contract_periods
-    inner join contracts
-        on contract_periods.contract_key = contracts.contract_key
-    left join periods
-        on contract_periods.contract_key = periods.contract_key
-        and contract_periods.period_start = periods.period_start
-    left join claims_by_period
-        on contract_periods.contract_key = claims_by_period.contract_key
-        and contract_periods.period_start = claims_by_period.period_start
+    from experience
 
 )
 
 select * from final
+order by contract_key, period_start

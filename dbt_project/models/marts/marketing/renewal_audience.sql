@@ -1,8 +1,10 @@
 {{ config(contract={'enforced': true}) }}
 
 -- Consented customers with a live contract due for renewal, by marketing-domain pseudonym,
--- with the renewal month and the segment as published in segments (region 'other' where the
--- cell was pooled). No contact data: the campaign tool resolves the pseudonyms itself.
+-- with the renewal month, product, country and tenure band. Region and vehicle age band are
+-- not published here: with them, one customer in ten was unique (docs/disclosure-control.md).
+-- The country follows from the contract's currency (GBP: GB, EUR: FR). No contact data: the
+-- campaign tool resolves the pseudonyms itself. Rows in a stable order.
 
 with
 
@@ -19,8 +21,7 @@ final as (
         customer_key,
         renewal_month,
         product,
-        vehicle_age_band,
-        region,
+        case currency when 'GBP' then 'GB' when 'EUR' then 'FR' else 'other' end as country,
         tenure_band,
         key_version
 
@@ -29,3 +30,4 @@ final as (
 )
 
 select * from final
+order by customer_key, renewal_month, product, country, tenure_band
