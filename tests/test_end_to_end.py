@@ -165,10 +165,13 @@ def test_a_planted_leak_fails_the_dag_and_keeps_the_publication(pipeline_run: di
     before = snapshot(data / "published")
     wh = data / "warehouse.duckdb"
     con = duckdb.connect(str(wh))
-    original = con.execute("select claim_key, failed_component from pseudo_actuarial.claims__claims"
-                           " limit 1").fetchall()[0]
-    con.execute("update pseudo_actuarial.claims__claims set failed_component = ? "
-                "where claim_key = ?", [vin, original[0]])
+    # a field that reaches a mart as it is, in a cell large enough not to be pooled away: the
+    # most common marketing region (failed_component no longer reaches a mart: the marts publish
+    # component groups, and an unknown component is pooled into 'other')
+    table = "pseudo_marketing.policy_admin__contracts"
+    original = con.execute(f"select region from {table} where region is not null group by region"
+                           " order by count(*) desc, region limit 1").fetchall()[0][0]
+    con.execute(f"update {table} set region = ? where region = ?", [vin, original])
     con.close()
     try:
         env = {**pipeline_run["env"], "PIPELINE_AS_OF": "2026-11-26"}
@@ -179,7 +182,7 @@ def test_a_planted_leak_fails_the_dag_and_keeps_the_publication(pipeline_run: di
         out = proc.stdout + proc.stderr
         assert proc.returncode != 0, "the DAG must fail visibly"
         assert "dag run state failed" in out
-        assert "failed_component" in out and "GateFailed" in out
+        assert "region" in out and "GateFailed" in out
         assert snapshot(data / "published") == before, "the previous publication is untouched"
         written = [data / "gx", data / "logs", data / "state", data / "published",
                    pipeline_run["base"] / "airflow_home"]
@@ -187,6 +190,5 @@ def test_a_planted_leak_fails_the_dag_and_keeps_the_publication(pipeline_run: di
         assert scan(written, {vin}).total == 0, "the gate never repeats the leaked value"
     finally:
         con = duckdb.connect(str(wh))
-        con.execute("update pseudo_actuarial.claims__claims set failed_component = ? "
-                    "where claim_key = ?", [original[1], original[0]])
+        con.execute(f"update {table} set region = ? where region = ?", [original, vin])
         con.close()

@@ -64,9 +64,9 @@ WAREHOUSE_TYPES = {
 RULES = {
     "age_band": "age in whole years at {reference}, banded 18-24, 25-34, 35-44, 45-54, 55-64, "
     "65-74, 75+",
-    "vehicle_age_band": "vehicle age in whole years at {reference}, banded 0-1, 2-3, 4-5, 6-7, "
-    "8-10, 11+",
-    "mileage_band": "banded 0-20k, 20-40k, 40-60k, 60-80k, 80-100k, 100-150k, 150k+",
+    "vehicle_age_band": "vehicle age in whole years at {reference}, banded 00-01, 02-03, 04-05, "
+    "06-07, 08-10, 11+",
+    "mileage_band": "banded 000-020k, 020-040k, 040-060k, 060-080k, 080-100k, 100-150k, 150k+",
     "make_group": "lower-case make; rare makes pooled as 'other'",
     "postcode_region": "UK postcode area or French departement, prefixed by the {country} "
     "(e.g. GB-SW, FR-69)",
