@@ -1,4 +1,4 @@
-"""Disclosure control on marts that dbt builds from a generated book (20,000 contracts):
+"""Disclosure control on marts that dbt builds from a generated book (50,000 contracts, the default book):
 
 - the Poisson GLM relativities of tier, product, vehicle age band and mileage band fitted on the
   published frequency_severity agree within 2 % with those fitted on row-level data rebuilt from
@@ -33,7 +33,7 @@ from transforms.publish import publish
 from transforms.sources.generate import generate_book
 
 AS_OF = date(2026, 11, 26)
-CONTRACTS = 20_000
+CONTRACTS = 50_000
 CLASSIFICATION = load()
 
 

@@ -1,9 +1,7 @@
 {#-
     Pooling small cells up declared hierarchies (config/classification.yml `hierarchies:`,
-    docs/disclosure-control.md). Why group-wise: when any cell of a group of siblings (the cells
-    that one coarser label would merge) counts fewer than k units, the whole group takes the
-    coarser label, so that the merged cell holds every sibling and a pooled label never stands
-    for a part of its range.
+    docs/disclosure-control.md). A cell below k takes the coarser label of the next level, one
+    step at a time; the cells that reach k keep their labels, so every unit stays in one cell.
 -#}
 
 {#- CASE mapping `column` to the coarser labels of one hierarchy level; a level with the single
