@@ -1,4 +1,4 @@
-"""Disclosure control on marts that dbt builds from a generated book (50,000 contracts, the default book):
+"""Disclosure control on marts that dbt builds from the default generated book (50,000 contracts):
 
 - the Poisson GLM relativities of tier, product, vehicle age band and mileage band fitted on the
   published frequency_severity agree within 2 % with those fitted on row-level data rebuilt from
