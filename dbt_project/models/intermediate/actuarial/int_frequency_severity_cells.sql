@@ -77,6 +77,7 @@ cells as (
         cast(sum(covered_days) as bigint) as exposure_days,
         cast(sum(claim_count) as bigint) as claim_count,
         cast(sum(declined_claims) as bigint) as declined_claims,
+        cast(sum(claim_count + declined_claims) as bigint) as claims,
         cast(sum(incurred_amount) as decimal(18, 2)) as incurred_amount,
         cast(coalesce(sum(covered_days) filter (where is_pooled), 0) as bigint)
             as pooled_exposure_days,
