@@ -85,16 +85,23 @@ def ledger_shares(ledger: pl.DataFrame) -> dict[str, dict[str, float]]:
     numeric = [c for c, t in ledger.schema.items()
                if t.is_numeric() and not c.startswith("pooled_")]
     suppressed = ledger.get_column("is_suppressed") if "is_suppressed" in ledger.columns else None
+    if suppressed is not None and ledger.height:  # rows of the ledger: cells, segments, units
+        out["ledger_rows"] = {"pooled": round(float(ledger.get_column("is_pooled").sum())
+                                              / ledger.height, 6)
+                              if "is_pooled" in ledger.columns else 0.0,
+                              "suppressed": round(float(suppressed.sum()) / ledger.height, 6)}
     for column in numeric:
         values = ledger.get_column(column).cast(pl.Float64).fill_null(0)
         total = float(values.sum())
+        if column == "class_size":
+            continue
         if f"pooled_{column}" in ledger.columns:
             pooled = float(ledger.get_column(f"pooled_{column}").cast(pl.Float64).fill_null(0)
                            .sum())
         elif "is_pooled" in ledger.columns:
             pooled = float(values.filter(ledger.get_column("is_pooled")).sum())
         else:
-            continue
+            pooled = 0.0
         removed = float(values.filter(suppressed).sum()) if suppressed is not None else 0.0
         out[column] = {
             "pooled": round(pooled / total, 6) if total else 0.0,

@@ -11,6 +11,14 @@
     {{- return(hierarchies[name]) -}}
 {%- endmacro %}
 
+{#- A row-level mart's rule: {unit_key, order_by, quasi_identifiers, max_unique_share}; the var max_unique_share overrides the share (tests on tiny books). -#}
+{% macro row_level_rule(mart) -%}
+    {%- set rules = {"actuarial.policy_exposure": {"max_unique_share": 0.05, "order_by": ["period_start"], "quasi_identifiers": ["period_start", "product", "tier", "vehicle_age_band", "currency", "earned_exposure"], "unit_key": "contract_key"}, "marketing.renewal_audience": {"max_unique_share": 0.05, "order_by": ["renewal_month"], "quasi_identifiers": ["renewal_month", "product", "country", "tenure_band"], "unit_key": "customer_key"}} -%}
+    {%- set rule = rules[mart] -%}
+    {%- do rule.update({'max_unique_share': var('max_unique_share', rule['max_unique_share']) | float}) -%}
+    {{- return(rule) -}}
+{%- endmacro %}
+
 {#- A band: {measure, edges, labels}. -#}
 {% macro declared_band(name) -%}
     {%- set bands = {"driver_age_band": {"edges": [18, 25, 35, 45, 55, 65, 75], "labels": ["18-24", "25-34", "35-44", "45-54", "55-64", "65-74", "75+"], "measure": "policyholder's age in whole years at contract start"}, "mileage_band": {"edges": [0, 20000, 40000, 60000, 80000, 100000, 150000], "labels": ["000-020k", "020-040k", "040-060k", "060-080k", "080-100k", "100-150k", "150k+"], "measure": "odometer reading at contract start, in the delivery's unit (miles GB, km FR)"}, "tenure_band": {"edges": [0, 2, 4, 6], "labels": ["0-1", "2-3", "4-5", "6+"], "measure": "whole years since the customer's first contract start month"}, "vehicle_age_band": {"edges": [0, 2, 4, 6, 8, 11], "labels": ["00-01", "02-03", "04-05", "06-07", "08-10", "11+"], "measure": "vehicle age in whole years from first registration to contract start"}} -%}

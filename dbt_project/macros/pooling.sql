@@ -37,3 +37,55 @@
     {%- endfor -%}
     {{- return(steps) -}}
 {%- endmacro %}
+
+{#- The units of a row-level relation to withhold: when more than the rule's share of units
+    is unique on the quasi-identifiers of the unit's first row, every unique unit (a class of
+    one). Withholding them never makes another unit unique, so the published rest meets the
+    rule; their totals stay in the intermediate model that flags them. Selects unit_key,
+    class_size, is_suppressed. -#}
+{% macro unique_unit_flags(relation, rule) -%}
+    {%- set key = rule['unit_key'] -%}
+    {%- set qis = rule['quasi_identifiers'] -%}
+    {%- set order = rule['order_by'] | join(', ') or key -%}
+    with
+
+    signatures as (
+
+        select
+            {{ key }},
+            {%- for q in qis %}
+            first({{ q }} order by {{ order }}) as {{ q }}{{ ',' if not loop.last }}
+            {%- endfor %}
+
+        from {{ relation }}
+        group by {{ key }}
+
+    ),
+
+    classes as (
+
+        select
+            {{ key }},
+            count(*) over (partition by {{ qis | join(', ') }}) as class_size
+
+        from signatures
+
+    ),
+
+    verdict as (
+
+        select count(*) filter (where class_size = 1) > {{ rule['max_unique_share'] }} * count(*)
+            as too_unique
+
+        from classes
+
+    )
+
+    select
+        classes.{{ key }},
+        cast(classes.class_size as bigint) as class_size,
+        coalesce(verdict.too_unique and classes.class_size = 1, false) as is_suppressed
+
+    from classes
+    cross join verdict
+{%- endmacro %}

@@ -1,6 +1,7 @@
 -- At the as-of valuation year, claims_development plus the segments its disclosure ledger
 -- suppressed hold exactly the claims (declined ones too), payments and incurred amounts of
--- policy_exposure, currency by currency: pooling and suppression lose nothing.
+-- the contracts' experience (policy_exposure before unique contracts are withheld), currency by
+-- currency: pooling and suppression lose nothing.
 
 with
 
@@ -75,7 +76,7 @@ exposure as (
         sum(claim_count) as claim_count,
         sum(declined_claims) as declined_claims
 
-    from {{ ref('policy_exposure') }}
+    from {{ ref('int_contract_period_experience') }}
     group by currency
 
 )

@@ -1,42 +1,28 @@
 {{ config(contract={'enforced': true}) }}
 
--- Per-contract experience, generalised for publication (docs/disclosure-control.md): only the
--- rating factors that keep at most 5 % of contracts unique, and exposure to the nearest quarter
--- year (exact days would reveal the cover start date). Stable order: contract, period.
+-- Per-contract experience, generalised for publication (int_policy_exposure_generalised), less
+-- the contracts its disclosure ledger withholds (int_policy_exposure_units: unique contracts,
+-- only when too many are unique). Stable order: contract, period.
 
 with
 
-experience as (
+generalised as (
 
-    select * from {{ ref('int_contract_period_experience') }}
+    select * from {{ ref('int_policy_exposure_generalised') }}
+
+),
+
+withheld as (
+
+    select contract_key from {{ ref('int_policy_exposure_units') }}
+    where is_suppressed
 
 ),
 
 final as (
 
-    select
-        ----------  ids
-        contract_key,
-        period_start,
-
-        ---------- rating factors
-        product,
-        tier,
-        vehicle_age_band,
-        currency,
-
-        ---------- measures (amounts in currency)
-        cast(round(covered_days * 4 / 365.25) / 4 as decimal(18, 2)) as earned_exposure,
-        claim_count,
-        declined_claims,
-        paid_amount,
-        incurred_amount,
-        earned_premium,
-
-        ---------- metadata
-        key_version
-
-    from experience
+    select * from generalised
+    where contract_key not in (select contract_key from withheld)
 
 )
 

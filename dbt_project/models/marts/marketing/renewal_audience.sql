@@ -1,31 +1,29 @@
 {{ config(contract={'enforced': true}) }}
 
--- Consented customers with a live contract due for renewal, by marketing-domain pseudonym,
--- with the renewal month, product, country and tenure band. Region and vehicle age band are
--- not published here: with them, one customer in ten was unique (docs/disclosure-control.md).
--- The country follows from the contract's currency (GBP: GB, EUR: FR). No contact data: the
--- campaign tool resolves the pseudonyms itself. Rows in a stable order.
+-- Consented customers with a live contract due for renewal (int_renewal_audience_generalised:
+-- renewal month, product, country, tenure band), less the customers its disclosure ledger
+-- withholds (int_renewal_audience_units: unique customers, only when too many are unique).
+-- Stable order.
 
 with
 
-segmented as (
+generalised as (
 
-    select * from {{ ref('int_marketing_contracts_segmented') }}
-    where is_due_for_renewal
+    select * from {{ ref('int_renewal_audience_generalised') }}
+
+),
+
+withheld as (
+
+    select customer_key from {{ ref('int_renewal_audience_units') }}
+    where is_suppressed
 
 ),
 
 final as (
 
-    select distinct
-        customer_key,
-        renewal_month,
-        product,
-        case currency when 'GBP' then 'GB' when 'EUR' then 'FR' else 'other' end as country,
-        tenure_band,
-        key_version
-
-    from segmented
+    select * from generalised
+    where customer_key not in (select customer_key from withheld)
 
 )
 
