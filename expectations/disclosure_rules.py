@@ -83,7 +83,7 @@ def ledger_shares(ledger: pl.DataFrame) -> dict[str, dict[str, float]]:
     `is_suppressed` is true. Shares only: the totals stay in the warehouse."""
     out: dict[str, dict[str, float]] = {}
     numeric = [c for c, t in ledger.schema.items()
-               if t.is_numeric() and not c.startswith("pooled_")]
+               if t.is_numeric() and not c.startswith(("pooled_", "suppressed_"))]
     suppressed = ledger.get_column("is_suppressed") if "is_suppressed" in ledger.columns else None
     if suppressed is not None and ledger.height:  # rows of the ledger: cells, segments, units
         out["ledger_rows"] = {"pooled": round(float(ledger.get_column("is_pooled").sum())
@@ -102,7 +102,11 @@ def ledger_shares(ledger: pl.DataFrame) -> dict[str, dict[str, float]]:
             pooled = float(values.filter(ledger.get_column("is_pooled")).sum())
         else:
             pooled = 0.0
-        removed = float(values.filter(suppressed).sum()) if suppressed is not None else 0.0
+        if f"suppressed_{column}" in ledger.columns:  # part of a unit suppressed (early years)
+            removed = float(ledger.get_column(f"suppressed_{column}").cast(pl.Float64)
+                            .fill_null(0).sum())
+        else:
+            removed = float(values.filter(suppressed).sum()) if suppressed is not None else 0.0
         out[column] = {
             "pooled": round(pooled / total, 6) if total else 0.0,
             "suppressed": round(removed / total, 6) if total else 0.0,

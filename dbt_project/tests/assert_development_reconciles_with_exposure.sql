@@ -22,9 +22,13 @@ published as (
 
 suppressed as (
 
-    select currency, paid_amount, incurred_amount, 0 as claim_count, 0 as declined_claims
+    select
+        currency,
+        suppressed_paid_amount as paid_amount,
+        suppressed_incurred_amount as incurred_amount,
+        0 as claim_count,
+        0 as declined_claims
     from {{ ref('int_claim_development_segments') }}
-    where is_suppressed
 
 ),
 
@@ -42,7 +46,8 @@ suppressed_claims as (
         on valued.product = segments.product
         and valued.currency = segments.currency
         and valued.failed_component is not distinct from segments.failed_component
-    where segments.is_suppressed
+    where not coalesce(
+        {{ period_start('year', 'valued.loss_date') }} >= segments.first_origin_year, false)
     group by valued.currency
 
 ),

@@ -2,7 +2,8 @@
 -- int_claim_development_segments), currency and year of movement: payments, incurred movement
 -- and newly notified claims (all, non-declined, declined) of that year, up to the as-of date.
 -- A movement dated before its claim's accident year (a data error) counts in the accident year.
--- Claims of suppressed segments are left out here (their totals stay in the ledger).
+-- Claims of suppressed segments, and of accident years before a segment's first published
+-- one, are left out here (their totals stay in the ledger).
 
 with
 
@@ -25,6 +26,7 @@ claims as (
         on valued.product = segments.product
         and valued.currency = segments.currency
         and valued.failed_component is not distinct from segments.failed_component
+    where {{ period_start('year', 'valued.loss_date') }} >= segments.first_origin_year
 
 ),
 

@@ -1,7 +1,7 @@
 {{ config(contract={'enforced': true}) }}
 
 -- A complete rectangle: for every product, component group and currency with published claims,
--- every origin (accident) year from the earliest one to the as-of year, and every valuation
+-- every origin (accident) year from its first published one to the as-of year, and every valuation
 -- year from the origin to the as-of year, with cumulative figures carried forward when nothing
 -- happened. The as-of year is valued at the as-of date. Amounts never mix currencies. The grain
 -- (years, component groups pooled per int_claim_development_segments) is what keeps every cell
@@ -17,17 +17,21 @@ movements as (
 
 segments as (
 
-    select distinct product, component_group, currency from movements
+    -- each published segment from its first published accident year (the ledger's)
+    select product, component_group, currency, min(first_origin_year) as first_origin_year
+    from {{ ref('int_claim_development_segments') }}
+    where not is_suppressed
+    group by product, component_group, currency
 
 ),
 
 years as (
 
     select cast(unnest({{ period_starts_between(
-        'year', 'min(origin_year)', period_start('year', as_of_date())
+        'year', 'min(first_origin_year)', period_start('year', as_of_date())
     ) }}) as date) as year_start
 
-    from movements
+    from segments
 
 ),
 
@@ -41,7 +45,8 @@ rectangle as (
         valuations.year_start as valuation_year
 
     from segments
-    cross join years as origins
+    inner join years as origins
+        on origins.year_start >= segments.first_origin_year
     inner join years as valuations
         on valuations.year_start >= origins.year_start
 
