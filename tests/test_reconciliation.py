@@ -658,14 +658,17 @@ def test_claims_development_loads_into_chainladder_as_documented(
     segments = sorted({(k[4], k[2], k[3]) for k in table})  # (currency, product, group)
     origins = sorted({k[0] for k in table})
     assert triangle.shape == (len(segments), 3, len(origins), len(origins))
-    assert [tuple(r) for r in triangle.index.itertuples(index=False)] == segments
+    index = [tuple(r) for r in triangle.index.itertuples(index=False)]
+    assert sorted(index) == segments
 
     latest = triangle.latest_diagonal.values  # (segment, column, origin, 1)
-    for i, (currency, product, group) in enumerate(segments):
+    for i, (currency, product, group) in enumerate(index):
         for j, column in enumerate(("cumulative_paid", "cumulative_incurred",
                                     "reported_claims")):
-            want = [float(table[(o, year(AS_OF), product, group, currency)][j])
-                    for o in origins]
+            # a segment of a small book may start after the first origin (its earlier
+            # accident years suppressed): chainladder shows those cells empty
+            want = [float(table.get((o, year(AS_OF), product, group, currency),
+                                    (0, 0, 0, 0))[j]) for o in origins]
             got = np.nan_to_num(latest[i, j, :, 0])
             assert got == pytest.approx(want, abs=1e-6), (currency, product, group, column)
 
