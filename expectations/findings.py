@@ -20,6 +20,8 @@ class Rule(StrEnum):
     IDENTIFIER = "identifier_pattern"
     KNOWN_VALUE = "known_value"
     SMALL_CELL = "small_cell"
+    UNIQUE_SHARE = "unique_share"
+    UNPOOLED_CATEGORY = "unpooled_category"
     PSEUDONYM_FORMAT = "pseudonym_format"
     KEY_VERSION = "key_version"
     FOREIGN_PSEUDONYM = "foreign_pseudonym"
@@ -36,6 +38,9 @@ RULE_TEXT: dict[Rule, str] = {
     Rule.IDENTIFIER: "no valid direct identifier (validated, not just shaped) in string columns",
     Rule.KNOWN_VALUE: "no raw identifier value of this run's deliveries, whole or inside text",
     Rule.SMALL_CELL: "every row of an aggregated mart counts at least k persons",
+    Rule.UNIQUE_SHARE: "a row-level mart's units unique on its quasi-identifiers stay within the "
+                       "declared share (units over the limit must be 0)",
+    Rule.UNPOOLED_CATEGORY: "a pooled column holds only levels of its declared hierarchy",
     Rule.PSEUDONYM_FORMAT: "pseudonyms are 64 lowercase hex characters (HMAC-SHA-256)",
     Rule.KEY_VERSION: "a single, non-null key version per mart",
     Rule.FOREIGN_PSEUDONYM: "no pseudonym of another purpose's domain",

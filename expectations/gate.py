@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING
 import duckdb
 import polars as pl
 
+from expectations.disclosure import histogram
+from expectations.disclosure_rules import disclosure_counts, ledger_shares
 from expectations.findings import RULE_TEXT, Check, Finding, Rule
 from expectations.known_values import KnownValues
 from expectations.pseudonyms import as_series
@@ -132,6 +134,53 @@ def read_marts(warehouse: Path, classification: Classification) -> dict[str, pl.
         con.close()
 
 
+def read_ledgers(warehouse: Path, classification: Classification) -> dict[str, pl.DataFrame]:
+    """The disclosure ledger of every mart that declares one (what pooling moved and suppression
+    removed), by mart name; a missing ledger is simply absent (its shares are not reported)."""
+    con = duckdb.connect(str(warehouse))
+    try:
+        existing = {
+            f"{s}.{t}"
+            for s, t in con.execute(
+                "select table_schema, table_name from information_schema.tables"
+            ).fetchall()
+        }
+        out = {}
+        for m in classification.marts:
+            ledger = m.disclosure.ledger if m.disclosure else None
+            if ledger and ledger in existing:
+                schema, table = ledger.split(".", 1)
+                out[m.name] = con.sql(f'select * from "{schema}"."{table}"').pl()
+        return out
+    finally:
+        con.close()
+
+
+def _disclosure_stats(classification: Classification, mart: Mart, frame: pl.DataFrame,
+                      ledger: pl.DataFrame | None) -> tuple[dict[str, object], dict[str, int]]:
+    """Figures for the summary and the report (counts and shares), and the gate's counts."""
+    risk, counts = disclosure_counts(classification, mart, frame)
+    if risk is None:
+        return {}, counts
+    stats: dict[str, object] = risk.as_dict()
+    stats["histogram"] = histogram(risk.cell_sizes, risk.k)
+    stats["quasi_identifiers"] = list(mart.disclosure.quasi_identifiers) if mart.disclosure \
+        else []
+    if ledger is not None:
+        stats["shares"] = ledger_shares(ledger)
+    return stats, counts
+
+
+def _measurable(mart: Mart, present: list[str]) -> bool:
+    """Whether every column the disclosure rule reads is there (else column_set fails)."""
+    rule = mart.disclosure
+    if rule is None:
+        return False
+    needed = {*rule.quasi_identifiers, *rule.order_by,
+              *(c for c in (rule.unit_key, rule.count_column) if c)}
+    return needed <= set(present)
+
+
 def _redact_names(frame: pl.DataFrame, known: KnownValues | None) -> tuple[pl.DataFrame, int]:
     bad = identifier_like_names(frame.columns, known)
     if not bad:
@@ -148,6 +197,8 @@ def _check_mart(
     known: KnownValues | None,
     foreign: pl.Series | None,
     min_cell_size: int,
+    classification: Classification,
+    ledger: pl.DataFrame | None = None,
 ) -> tuple[list[Check], dict[str, object]]:
     from expectations import gx_project, suites
 
@@ -160,9 +211,18 @@ def _check_mart(
         extra[Rule.COLUMN_NAME] = redacted
         stats.update(rows=frame.height, columns=frame.width)
         counts = scan_table(frame, mart, known=known, foreign=foreign)
-        suite = suites.table_suite(mart, frame.columns, min_cell_size)
+        k = mart.disclosure.k if mart.disclosure else min_cell_size
+        suite = suites.table_suite(mart, frame.columns, k)
         rows = frame.to_pandas(use_pyarrow_extension_array=True)
         checks += gx_project.checks_from(gx_project.validate(project, mart.name, suite, rows))
+        if mart.disclosure is not None and _measurable(mart, frame.columns):
+            stats["disclosure"], disclosure = _disclosure_stats(classification, mart, frame,
+                                                                ledger)
+            if disclosure:
+                suite, table = suites.disclosure_suite(mart, disclosure)
+                checks += gx_project.checks_from(
+                    gx_project.validate(project, f"{mart.name} disclosure", suite, table)
+                )
     suite, table = suites.scan_suite(mart, counts, extra)
     checks += gx_project.checks_from(
         gx_project.validate(project, f"{mart.name} privacy scan", suite, table)
@@ -195,6 +255,7 @@ def run_gate(
     (gx_root / SUMMARY_FILE).unlink(missing_ok=True)  # never leave a stale verdict behind
     project = gx_project.open_project(gx_root, run_name)
     frames = read_marts(Path(warehouse), classification)
+    ledgers = read_ledgers(Path(warehouse), classification)
     foreign = {p: as_series(v) for p, v in (foreign_pseudonyms or {}).items()}
     empty = pl.Series("p", [], dtype=pl.String)
     checks: list[Check] = []
@@ -203,7 +264,8 @@ def run_gate(
         mart_checks, tables[mart.name] = _check_mart(
             project, mart, frames.get(mart.name), known=known_values,
             foreign=None if foreign_pseudonyms is None else foreign.get(mart.purpose, empty),
-            min_cell_size=min_cell_size,
+            min_cell_size=min_cell_size, classification=classification,
+            ledger=ledgers.get(mart.name),
         )
         checks += mart_checks
     docs = gx_project.build_docs(project)

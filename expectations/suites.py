@@ -101,3 +101,23 @@ def scan_suite(
         ))
     suite = gx.ExpectationSuite(name=f"{mart.name}.privacy_scan", expectations=found)
     return suite, pd.DataFrame([row]) if row else pd.DataFrame({"empty": [0]})
+
+
+def disclosure_suite(mart: Mart, counts: dict[str, int]) -> tuple[gx.ExpectationSuite,
+                                                                  pd.DataFrame]:
+    """The mart's disclosure rule as counts that must be 0 (expectations/disclosure_rules.py):
+    `unique_share` (units unique beyond the declared share) and `unpooled_category:<column>`
+    (rows outside the column's hierarchy). GX sees the counts, never the rows behind them."""
+    found: list[gxe.Expectation] = []
+    for name in counts:
+        rule_name, _, column = name.partition(":")
+        rule = Rule(rule_name)
+        text = (f"Column {column}: rows with a level outside its declared hierarchy must be 0."
+                if column else "Units unique on the declared quasi-identifiers beyond the "
+                               "declared share must be 0.")
+        found.append(gxe.ExpectColumnMaxToBeBetween(
+            column=name, min_value=0, max_value=0, meta=_meta(rule, mart, column or None),
+            description=text,
+        ))
+    suite = gx.ExpectationSuite(name=f"{mart.name}.disclosure", expectations=found)
+    return suite, pd.DataFrame([counts]) if counts else pd.DataFrame({"empty": [0]})

@@ -33,6 +33,8 @@ VOCABULARY: dict[str, list[str]] = {
     "region": ["GB-SW", "GB-M", "GB-EH", "GB-B", "FR-75", "FR-69", "FR-13", "FR-974", "other"],
     "sales_channel": ["dealer", "direct", "online", "broker"],
     "failed_component": ["engine", "gearbox", "turbo", "clutch", "electrics", "cooling"],
+    "component_group": ["chassis", "electrical", "engine_and_drivetrain", "other", "all"],
+    "country": ["GB", "FR"],
     "tenure_band": ["0-1", "2-3", "4-5", "6+"],
     "status": ["open", "closed", "reopened"],
     "currency": ["GBP", "EUR"],
@@ -43,9 +45,17 @@ def _sql_list(values: list[str]) -> str:
     return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
 
 
+# Row-level marts: rows come in blocks sharing their quasi-identifiers, so that no unit is unique
+# on them (each planted uniqueness is then the only one).
+CLASS_SIZE = 20
+
+
 def _expression(mart: Mart, col: MartColumn, seed: int, min_cell_size: int) -> str:
     """A DuckDB expression over `i` (the row number) for one column."""
-    h = f"hash(i, '{mart.name}.{col.name}', {seed})"
+    rule = mart.disclosure
+    blocked = rule is not None and not mart.aggregated and col.name in rule.quasi_identifiers
+    row = f"i // {CLASS_SIZE}" if blocked else "i"
+    h = f"hash({row}, '{mart.name}.{col.name}', {seed})"
     dtype = col.data_type.lower()
     if col.cls == "pseudonym":
         return f"sha256('{seed}/{mart.name}/{col.name}/' || i)"

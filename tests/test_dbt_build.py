@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 import pytest
 
 from transforms import dbt_run
 from transforms.classification import Classification, Column, Composite, Treatment, load
 from transforms.dbt_run import DbtRunError, run_dbt
+from transforms.dbt_schema import column_text
 
 AS_OF = date(2024, 12, 31)
 K = 3  # min_cell_size for this build
@@ -148,21 +148,21 @@ def marketing_contract(customer: str, product: str, band: str, region: str | Non
 
 MARKETING_CONTRACTS = [
     # the GB-SW cell: m1, m2, m3, m10 (m4 objected, m5 never consented, m11 restricted)
-    marketing_contract("m1", "warranty", "2-3", "GB-SW", "2025-02-01", "100.00"),
-    marketing_contract("m2", "warranty", "2-3", "GB-SW", "2025-09-01", "200.00"),
-    marketing_contract("m3", "warranty", "2-3", "GB-SW", "2025-06-01", "300.00"),
-    marketing_contract("m10", "warranty", "2-3", "GB-SW", "2025-06-01", "400.01"),
-    marketing_contract("m4", "warranty", "2-3", "GB-SW", "2025-06-01", "999.00"),
-    marketing_contract("m5", "warranty", "2-3", "GB-SW", "2025-06-01", "999.00", consent=False),
-    marketing_contract("m11", "warranty", "2-3", "GB-SW", "2025-06-01", "999.00"),
+    marketing_contract("m1", "warranty", "02-03", "GB-SW", "2025-02-01", "100.00"),
+    marketing_contract("m2", "warranty", "02-03", "GB-SW", "2025-09-01", "200.00"),
+    marketing_contract("m3", "warranty", "02-03", "GB-SW", "2025-06-01", "300.00"),
+    marketing_contract("m10", "warranty", "02-03", "GB-SW", "2025-06-01", "400.01"),
+    marketing_contract("m4", "warranty", "02-03", "GB-SW", "2025-06-01", "999.00"),
+    marketing_contract("m5", "warranty", "02-03", "GB-SW", "2025-06-01", "999.00", consent=False),
+    marketing_contract("m11", "warranty", "02-03", "GB-SW", "2025-06-01", "999.00"),
     # three French cells of one customer each, pooled into 'other' in EUR (3 customers: published)
-    marketing_contract("m6", "warranty", "2-3", "FR-69", "2025-01-01", "150.00", country="FR"),
-    marketing_contract("m7", "warranty", "2-3", "FR-75", "2025-08-01", "250.00", country="FR"),
-    marketing_contract("m8", "warranty", "2-3", None, "2025-08-01", "350.00", country="FR"),
+    marketing_contract("m6", "warranty", "02-03", "FR-69", "2025-01-01", "150.00", country="FR"),
+    marketing_contract("m7", "warranty", "02-03", "FR-75", "2025-08-01", "250.00", country="FR"),
+    marketing_contract("m8", "warranty", "02-03", None, "2025-08-01", "350.00", country="FR"),
     # alone even after pooling: suppressed from segments, still in the renewal audience
-    marketing_contract("m9", "assistance", "0-1", "GB-M", "2025-03-01", "500.00"),
+    marketing_contract("m9", "assistance", "00-01", "GB-M", "2025-03-01", "500.00"),
     # alone in GBP: pooled into 'other' of GBP, never with the EUR customers above
-    marketing_contract("m12", "warranty", "2-3", "GB-NW", "2025-01-01", "990.00"),
+    marketing_contract("m12", "warranty", "02-03", "GB-NW", "2025-01-01", "990.00"),
 ]
 
 MARKETING_REQUESTS = [
@@ -249,12 +249,15 @@ def build(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         patch.setattr(dbt_run, "LOG_PATH", tmp / "logs")
         # a master key in the environment, as on a pipeline worker: dbt must never see it
         patch.setenv("PIPELINE_MASTER_KEY", SECRET)
-        run_dbt(["build"], warehouse=warehouse, as_of=AS_OF, extra_vars={"min_cell_size": K})
+        # every contract of this tiny book is unique: allow it, or policy_exposure would be
+        # withheld whole (tests/test_reconciliation.py covers the withholding)
+        run_dbt(["build"], warehouse=warehouse, as_of=AS_OF,
+                extra_vars={"min_cell_size": K, "max_unique_share": 1})
         assert os.environ["PIPELINE_MASTER_KEY"] == SECRET  # put back afterwards
         results = json.loads((tmp / "target" / "run_results.json").read_text())
         # the documentation site, on the built warehouse (before anything opens it read-only)
         run_dbt(["docs", "generate"], warehouse=warehouse, as_of=AS_OF,
-                extra_vars={"min_cell_size": K})
+                extra_vars={"min_cell_size": K, "max_unique_share": 1})
         yield {"warehouse": warehouse, "results": results["results"], "tmp": tmp}
 
 
@@ -288,19 +291,21 @@ def test_policy_exposure_by_hand(con: duckdb.DuckDBPyConnection) -> None:
         for r in rows(con, "select * from actuarial.policy_exposure")
     }
     expected = {
-        # (contract, year): (covered days, claims, paid, incurred, earned premium)
-        (a("A"), 2023): (184, 1, "750.00", "750.00", "184.00"),
-        (a("A"), 2024): (60, 0, "0.00", "0.00", "60.00"),
-        (a("B"), 2023): (365, 0, "0.00", "0.00", "365.00"),
-        (a("B"), 2024): (0, 1, "0.00", "200.00", "0.00"),
-        (a("C"), 2024): (214, 1, "100.00", "100.00", "214.00"),
-        (a("F"), 2024): (91, 0, "0.00", "0.00", "91.00"),
+        # (contract, year): (covered days, claims, declined, paid, incurred, earned premium)
+        (a("A"), 2023): (184, 1, 0, "750.00", "750.00", "184.00"),
+        (a("A"), 2024): (60, 0, 0, "0.00", "0.00", "60.00"),
+        (a("B"), 2023): (365, 0, 0, "0.00", "0.00", "365.00"),
+        (a("B"), 2024): (0, 1, 0, "0.00", "200.00", "0.00"),
+        (a("C"), 2024): (214, 1, 1, "100.00", "100.00", "214.00"),
+        (a("F"), 2024): (91, 0, 0, "0.00", "0.00", "91.00"),
     }
     assert set(got) == set(expected)
-    for key, (days, claims, paid, incurred, premium) in expected.items():
+    for key, (days, claims, declined, paid, incurred, premium) in expected.items():
         row = got[key]
-        assert row["earned_exposure"] == pytest.approx(days / DAYS_PER_YEAR, abs=1e-12), key
+        # published to the nearest quarter year: exact days would reveal the cover start
+        assert row["earned_exposure"] == Decimal(round(days * 4 / DAYS_PER_YEAR)) / 4, key
         assert row["claim_count"] == claims, key
+        assert row["declined_claims"] == declined, key
         assert row["paid_amount"] == Decimal(paid), key
         assert row["incurred_amount"] == Decimal(incurred), key
         assert row["earned_premium"] == Decimal(premium), key
@@ -312,89 +317,45 @@ def test_policy_exposure_by_hand(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def test_frequency_severity_cells(con: duckdb.DuckDBPyConnection) -> None:
-    cell = rows(con, """
-        select * from actuarial.frequency_severity
-        where product = 'assistance' and period_start = date '2024-01-01'
-    """)
+    """With k = 3 no cell of this tiny book reaches k, even pooled to 'all': nothing is
+    published, and the ledger keeps every day, claim and cent (exact, in days)."""
+    assert rows(con, "select * from actuarial.frequency_severity") == []
+    ledger = rows(con, "select * from intermediate.int_frequency_severity_cells")
+    assert ledger and all(r["is_suppressed"] and r["contracts"] < K for r in ledger)
+    assert {(r["vehicle_age_band"], r["mileage_band"]) for r in ledger} == {("all", "all")}
+    cell = [r for r in ledger if r["product"] == "assistance"]
     assert len(cell) == 1
-    exposure = 214 / DAYS_PER_YEAR
-    assert cell[0]["earned_exposure"] == pytest.approx(exposure)
-    assert cell[0]["claim_count"] == 1
-    assert cell[0]["frequency"] == pytest.approx(1 / exposure)
-    assert cell[0]["severity"] == Decimal("100.00")
-    assert cell[0]["pure_premium"] == Decimal(str(round(100 / exposure, 2)))
-    no_claims = rows(con, "select * from actuarial.frequency_severity where claim_count = 0")
-    assert no_claims and all(r["severity"] is None for r in no_claims)
+    assert (cell[0]["exposure_days"], cell[0]["claim_count"], cell[0]["declined_claims"],
+            cell[0]["incurred_amount"]) == (214, 1, 1, Decimal("100.00"))
     totals = {
         r[0]: r[1:]
         for r in con.execute("""
-            select currency, sum(earned_exposure), sum(claim_count), sum(incurred_amount)
-            from actuarial.frequency_severity
+            select currency, sum(exposure_days), sum(claim_count), sum(incurred_amount)
+            from intermediate.int_frequency_severity_cells
             group by currency
         """).fetchall()
     }
-    assert set(totals) == {"GBP", "EUR"}
-    assert totals["GBP"][0] == pytest.approx((184 + 60 + 365 + 91) / DAYS_PER_YEAR)
-    assert totals["GBP"][1:] == (2, Decimal("950.00"))
-    assert totals["EUR"][0] == pytest.approx(214 / DAYS_PER_YEAR)
-    assert totals["EUR"][1:] == (1, Decimal("100.00"))
+    assert totals == {"GBP": (184 + 60 + 365 + 91, 2, Decimal("950.00")),
+                      "EUR": (214, 1, Decimal("100.00"))}
 
 
-def test_claims_development_rectangle(con: duckdb.DuckDBPyConnection) -> None:
-    table = rows(con, "select * from actuarial.claims_development")
-    segments = {(r["product"], r["failed_component"], r["currency"]) for r in table}
-    assert segments == {("warranty", "engine", "GBP"), ("warranty", "gearbox", "GBP"),
-                        ("assistance", "engine", "EUR")}
-    months = 16  # September 2023 to December 2024
-    assert len(table) == len(segments) * months * (months + 1) // 2
-    assert min(r["origin_month"] for r in table) == d("2023-09-01")
-    assert max(r["valuation_month"] for r in table) == d("2024-12-01")
-
-    c1 = {
-        r["valuation_month"]: (r["cumulative_paid"], r["cumulative_incurred"],
-                               r["reported_claims"], r["development_month"])
-        for r in table
-        if (r["product"], r["failed_component"], r["currency"]) == ("warranty", "engine", "GBP")
-        and r["origin_month"] == d("2023-09-01")
-    }
-    assert len(c1) == months
-    assert c1[d("2023-09-01")] == (Decimal("0.00"), Decimal("1000.00"), 1, 0)
-    assert c1[d("2023-10-01")] == (Decimal("0.00"), Decimal("1000.00"), 1, 1)  # carried
-    assert c1[d("2023-11-01")] == (Decimal("400.00"), Decimal("1000.00"), 1, 2)
-    assert c1[d("2024-08-01")] == (Decimal("750.00"), Decimal("1000.00"), 1, 11)
-    assert c1[d("2024-09-01")] == (Decimal("750.00"), Decimal("750.00"), 1, 12)  # release
-    assert c1[d("2024-12-01")] == (Decimal("750.00"), Decimal("750.00"), 1, 15)
-
-    latest: dict[str, list[Any]] = {}
-    for r in table:
-        if r["valuation_month"] == d("2024-12-01"):
-            total = latest.setdefault(r["currency"], [Decimal(0), Decimal(0), 0])
-            total[0] += r["cumulative_paid"]
-            total[1] += r["cumulative_incurred"]
-            total[2] += r["reported_claims"]
-    assert latest == {
-        "GBP": [Decimal("750.00"), Decimal("950.00"), 2],
-        "EUR": [Decimal("100.00"), Decimal("100.00"), 1],  # c3 declined, c4 too late
-    }
-
-
-def test_claims_development_loads_into_chainladder(con: duckdb.DuckDBPyConnection) -> None:
-    cl = pytest.importorskip("chainladder")
-    frame = con.execute("select * from actuarial.claims_development").df()
-    triangle = cl.Triangle(
-        frame, origin="origin_month", development="valuation_month",
-        columns=["cumulative_paid", "cumulative_incurred", "reported_claims"],
-        index=["currency", "product", "failed_component"], cumulative=True,
-    )
-    assert triangle.shape == (3, 3, 16, 16)
-    latest = triangle.groupby("currency").sum().latest_diagonal
-    assert list(latest.index["currency"]) == ["EUR", "GBP"]
-    paid = np.nansum(latest["cumulative_paid"].values, axis=(1, 2, 3))
-    incurred = np.nansum(latest["cumulative_incurred"].values, axis=(1, 2, 3))
-    reported = np.nansum(latest["reported_claims"].values, axis=(1, 2, 3))
-    assert paid == pytest.approx([100.0, 750.0])
-    assert incurred == pytest.approx([100.0, 950.0])
-    assert reported == pytest.approx([1, 2])
+def test_claims_development_segments_suppressed_below_k(con: duckdb.DuckDBPyConnection) -> None:
+    """With k = 3: warranty GBP has one claim per accident year (engine, gearbox), assistance
+    EUR two (one declined): pooled to 'all' and still below k, both are suppressed, whole; the
+    ledger keeps their amounts, so that nothing is lost."""
+    assert rows(con, "select * from actuarial.claims_development") == []
+    ledger = {(r["product"], r["failed_component"], r["currency"]): r
+              for r in rows(con, "select * from intermediate.int_claim_development_segments")}
+    assert set(ledger) == {("warranty", "engine", "GBP"), ("warranty", "gearbox", "GBP"),
+                           ("assistance", "engine", "EUR")}
+    assert all(r["is_suppressed"] and r["component_group"] == "all" for r in ledger.values())
+    assert ledger[("warranty", "engine", "GBP")]["declared_group"] == "engine_and_drivetrain"
+    paid = sum(r["paid_amount"] for r in ledger.values() if r["currency"] == "GBP")
+    incurred = sum(r["incurred_amount"] for r in ledger.values() if r["currency"] == "GBP")
+    assert (paid, incurred) == (Decimal("750.00"), Decimal("950.00"))
+    eur = ledger[("assistance", "engine", "EUR")]
+    assert (eur["claims"], eur["paid_amount"], eur["incurred_amount"]) == (
+        2, Decimal("100.00"), Decimal("100.00"))
 
 
 def test_segments_small_cells_pooled_or_suppressed(con: duckdb.DuckDBPyConnection) -> None:
@@ -405,24 +366,25 @@ def test_segments_small_cells_pooled_or_suppressed(con: duckdb.DuckDBPyConnectio
     }
     assert got == {
         # m1, m2, m3, m10: (100.00 + 200.00 + 300.00 + 400.01) / 4 = 250.0025 -> 250.00
-        ("warranty", "2-3", "GB-SW", "0-1", "GBP"): (4, 1, Decimal("250.00")),
+        ("warranty", "02-03", "GB-SW", "0-1", "GBP"): (4, 1, Decimal("250.00")),
         # FR-69, FR-75 and unknown pooled: (150 + 250 + 350) / 3 euros; m12 (GBP, alone in
         # 'other' of GBP) is not pooled with them, so suppressed
-        ("warranty", "2-3", "other", "0-1", "EUR"): (3, 1, Decimal("250.00")),
+        ("warranty", "02-03", "other", "0-1", "EUR"): (3, 1, Decimal("250.00")),
     }
     assert all(customers >= K for customers, _, _ in got.values())
 
 
 def test_renewal_audience(con: duckdb.DuckDBPyConnection) -> None:
+    """Generalised for publication: country instead of region, no vehicle age band."""
     got = {
-        r["customer_key"]: (r["renewal_month"], r["product"], r["region"], r["tenure_band"])
+        r["customer_key"]: (r["renewal_month"], r["product"], r["country"], r["tenure_band"])
         for r in rows(con, "select * from marketing.renewal_audience")
     }
     assert got == {
-        m("m1"): (d("2025-02-01"), "warranty", "GB-SW", "0-1"),
-        m("m6"): (d("2025-01-01"), "warranty", "other", "0-1"),
-        m("m9"): (d("2025-03-01"), "assistance", "other", "0-1"),
-        m("m12"): (d("2025-01-01"), "warranty", "other", "0-1"),
+        m("m1"): (d("2025-02-01"), "warranty", "GB", "0-1"),
+        m("m6"): (d("2025-01-01"), "warranty", "FR", "0-1"),
+        m("m9"): (d("2025-03-01"), "assistance", "GB", "0-1"),
+        m("m12"): (d("2025-01-01"), "warranty", "GB", "0-1"),
     }
     keys = con.execute("select distinct key_version from marketing.renewal_audience").fetchall()
     assert keys == [(KEY_VERSION,)]
@@ -488,7 +450,8 @@ def test_every_mart_has_an_enforced_contract_and_the_classification(
         assert list(node["columns"]) == mart.column_names, mart.name
         for column in mart.columns:
             documented = node["columns"][column.name]
-            assert documented["description"] == column.description, (mart.name, column.name)
+            assert documented["description"] == column_text(
+                column.description, column.name, load().bands), (mart.name, column.name)
             assert documented["data_type"] == column.data_type, (mart.name, column.name)
             assert documented["config"]["meta"]["classification"] == column.cls, (
                 mart.name, column.name)
@@ -505,7 +468,8 @@ def test_exposures_and_unit_tests(build: dict[str, Any]) -> None:
     }
     tested = {u["model"] for u in manifest["unit_tests"].values()}
     assert tested >= {"int_contract_periods_exploded", "int_claims_valued",
-                      "int_claim_development_monthly", "policy_exposure", "frequency_severity",
+                      "int_frequency_severity_cells", "int_policy_exposure_units",
+                      "int_policy_exposure_generalised", "frequency_severity",
                       "claims_development", "segments", "int_marketing_contracts_segmented"}
 
 

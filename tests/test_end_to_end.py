@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from datetime import date
@@ -271,11 +272,14 @@ def test_a_planted_leak_fails_the_dag_and_keeps_the_publication(pipeline_run: di
     vin = pl.read_csv(contracts, infer_schema=False)["vin"][5]
     before = snapshot(data / "published")
     wh = data / "warehouse.duckdb"
+    saved = wh.with_name("warehouse.before-plant.duckdb")
+    shutil.copyfile(wh, saved)
     con = duckdb.connect(str(wh))
-    original = con.execute("select claim_key, failed_component from pseudo_actuarial.claims__claims"
-                           " limit 1").fetchall()[0]
-    con.execute("update pseudo_actuarial.claims__claims set failed_component = ? "
-                "where claim_key = ?", [vin, original[0]])
+    # a field that reaches a mart as it is, in cells large enough not to be pooled away: every
+    # marketing region (failed_component no longer reaches a mart: the marts publish component
+    # groups; and at this book's size any single small cell is pooled or withheld)
+    table = "pseudo_marketing.policy_admin__contracts"
+    con.execute(f"update {table} set region = ? where region is not null", [vin])
     con.close()
     try:
         env = {**pipeline_run["env"], "PIPELINE_AS_OF": "2026-11-26"}
@@ -286,17 +290,14 @@ def test_a_planted_leak_fails_the_dag_and_keeps_the_publication(pipeline_run: di
         out = proc.stdout + proc.stderr
         assert proc.returncode != 0, "the DAG must fail visibly"
         assert "dag run state failed" in out
-        assert "failed_component" in out and "GateFailed" in out
+        assert "region" in out and "GateFailed" in out
         assert snapshot(data / "published") == before, "the previous publication is untouched"
         written = [data / "gx", data / "logs", data / "state", data / "published",
                    pipeline_run["base"] / "airflow_home"]
         assert vin not in out
         assert scan(written, {vin}).total == 0, "the gate never repeats the leaked value"
     finally:
-        con = duckdb.connect(str(wh))
-        con.execute("update pseudo_actuarial.claims__claims set failed_component = ? "
-                    "where claim_key = ?", [original[1], original[0]])
-        con.close()
+        shutil.move(saved, wh)
 
 
 def test_red_team_deliveries_through_the_dags(pipeline_run: dict) -> None:

@@ -116,6 +116,12 @@ def test_report_renders_in_a_browser(publication: Path, tmp_path: Path) -> None:
         for col in mart.columns:
             assert col.name in section.split(), (mart.name, col.name)
         assert "This run's gate results" in section and "passed" in section
+        # statistical disclosure control: the figures and a chart of cell sizes against k
+        for figure in ("Disclosure risk", "Smallest cell / class (k-anonymity)",
+                       "Records in classes below k", "Average prosecutor risk",
+                       "Highest prosecutor risk", "k = 10"):
+            assert figure in section, (mart.name, figure)
+    assert dom.count("<svg") == len(CLASSIFICATION.marts)
     for purpose in {m.purpose for m in CLASSIFICATION.marts}:
         section = " ".join(parsed.text.get(f"sources-{purpose}", []))
         assert "dropped: no purpose receives it" in section

@@ -124,6 +124,31 @@ class MartColumn:
     description: str
 
 
+UNITS = frozenset({"contract", "customer", "claim"})
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """A mart's statistical disclosure rule (expectations/disclosure_rules.py enforces it).
+
+    Aggregates: every non-empty cell counts at least `k` distinct units in `count_column`;
+    `pooling` names the hierarchies (top-level `hierarchies:`) small cells climb, in order.
+    Row-level: at most `max_unique_share` of the units (`unit_key`) are unique on the
+    quasi-identifiers of their first row (by `order_by`).
+    """
+
+    unit: str
+    quasi_identifiers: tuple[str, ...]
+    k: int
+    count_column: str | None = None
+    unit_key: str | None = None
+    order_by: tuple[str, ...] = ()
+    max_unique_share: float | None = None
+    pooling: tuple[str, ...] = ()
+    ledger: str | None = None  # intermediate model: per cell, pooled level and suppression
+    rationale: str = ""
+
+
 @dataclass(frozen=True)
 class Mart:
     name: str  # schema.table
@@ -134,6 +159,7 @@ class Mart:
     extract: bool
     retention: str
     columns: tuple[MartColumn, ...]
+    disclosure: Disclosure | None = None
 
     @property
     def schema(self) -> str:
@@ -155,6 +181,9 @@ class Classification:
     retention: dict[str, Any]
     entities: tuple[Entity, ...]
     marts: tuple[Mart, ...]
+    bands: dict[str, dict[str, Any]] = field(default_factory=dict)
+    disclosure_defaults: dict[str, Any] = field(default_factory=dict)
+    hierarchies: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def entity(self, system: str, name: str) -> Entity:
         for e in self.entities:
@@ -323,6 +352,8 @@ def parse(doc: dict[str, Any]) -> Classification:
                 if dupes:
                     raise ClassificationError(f"{where}: {purpose} outputs repeat {dupes}")
             entities.append(entity)
+    defaults = doc.get("disclosure") or {}
+    hierarchies = doc.get("hierarchies") or {}
     marts = []
     for mname, ms in (doc.get("marts") or {}).items():
         if ms["purpose"] not in purposes:
@@ -342,6 +373,8 @@ def parse(doc: dict[str, Any]) -> Classification:
                 extract=bool(ms.get("extract", False)),
                 retention=ms.get("retention", ""),
                 columns=tuple(mcols),
+                disclosure=_disclosure(mname, ms, [c.name for c in mcols], defaults,
+                                       hierarchies),
             )
         )
     return Classification(
@@ -350,6 +383,54 @@ def parse(doc: dict[str, Any]) -> Classification:
         retention=doc.get("retention", {}),
         entities=tuple(entities),
         marts=tuple(marts),
+        bands=_bands(doc.get("bands") or {}),
+        disclosure_defaults=defaults,
+        hierarchies=hierarchies,
+    )
+
+
+def _bands(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Band declarations: ascending lower `edges` and as many `labels` that sort as text."""
+    for name, spec in raw.items():
+        edges, labels = spec.get("edges") or [], spec.get("labels") or []
+        if len(edges) != len(labels) or not edges or list(edges) != sorted(set(edges)):
+            raise ClassificationError(f"bands.{name}: ascending edges, one label per edge")
+        if list(labels) != sorted(labels):
+            raise ClassificationError(f"bands.{name}: labels must sort as text in edge order")
+    return raw
+
+
+def _disclosure(mname: str, ms: dict[str, Any], columns: list[str], defaults: dict[str, Any],
+                hierarchies: dict[str, Any]) -> Disclosure | None:
+    """The mart's `disclosure:` block, checked against its columns and the hierarchies."""
+    raw = ms.get("disclosure")
+    if raw is None:
+        return None
+    where = f"marts.{mname}.disclosure"
+    if raw.get("unit") not in UNITS:
+        raise ClassificationError(f"{where}: unit must be one of {sorted(UNITS)}")
+    qis = tuple(raw.get("quasi_identifiers") or ())
+    named = [*qis, *raw.get("order_by", ()), *[raw[c] for c in ("unit_key",) if raw.get(c)]]
+    unknown = sorted(set(named) - set(columns))
+    if unknown:
+        raise ClassificationError(f"{where}: not columns of the mart: {unknown}")
+    count_column = ms.get("count_column")
+    aggregated = bool(ms.get("aggregated", False))
+    if aggregated and count_column not in columns:
+        raise ClassificationError(f"{where}: an aggregate needs its count_column")
+    if not aggregated and not raw.get("unit_key"):
+        raise ClassificationError(f"{where}: a row-level mart needs its unit_key")
+    pooling = tuple(raw.get("pooling") or ())
+    missing = [h for h in pooling if h not in hierarchies]
+    if missing:
+        raise ClassificationError(f"{where}: unknown hierarchies {missing}")
+    share = raw.get("max_unique_share", defaults.get("max_unique_share"))
+    return Disclosure(
+        unit=raw["unit"], quasi_identifiers=qis, k=int(raw.get("k", defaults.get("k", 10))),
+        count_column=count_column if aggregated else None, unit_key=raw.get("unit_key"),
+        order_by=tuple(raw.get("order_by") or ()),
+        max_unique_share=None if aggregated or share is None else float(share),
+        pooling=pooling, ledger=raw.get("ledger"), rationale=str(raw.get("rationale", "")).strip(),
     )
 
 

@@ -38,7 +38,8 @@ LOG_PATH: Path | None = None  # None: <PIPELINE_DATA_DIR>/logs/dbt (transforms.s
 # The vars a caller may set besides as_of_date (see dbt_project/dbt_project.yml, and
 # dbt_project/profiles.yml for duckdb_memory_limit).
 ALLOWED_VARS = frozenset(
-    {"exposure_period", "min_cell_size", "renewal_window_days", "duckdb_memory_limit"}
+    {"exposure_period", "min_cell_size", "max_unique_share", "renewal_window_days",
+     "duckdb_memory_limit"}
 )
 # Options run_dbt sets itself; a caller passing them would point dbt elsewhere.
 RESERVED_OPTIONS = frozenset(

@@ -20,6 +20,7 @@ what dbt must know of it:
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -63,9 +64,9 @@ WAREHOUSE_TYPES = {
 RULES = {
     "age_band": "age in whole years at {reference}, banded 18-24, 25-34, 35-44, 45-54, 55-64, "
     "65-74, 75+",
-    "vehicle_age_band": "vehicle age in whole years at {reference}, banded 0-1, 2-3, 4-5, 6-7, "
-    "8-10, 11+",
-    "mileage_band": "banded 0-20k, 20-40k, 40-60k, 60-80k, 80-100k, 100-150k, 150k+",
+    "vehicle_age_band": "vehicle age in whole years at {reference}, banded 00-01, 02-03, 04-05, "
+    "06-07, 08-10, 11+",
+    "mileage_band": "banded 000-020k, 020-040k, 040-060k, 060-080k, 080-100k, 100-150k, 150k+",
     "make_group": "lower-case make; rare makes pooled as 'other'",
     "postcode_region": "UK postcode area or French departement, prefixed by the {country} "
     "(e.g. GB-SW, FR-69)",
@@ -197,7 +198,19 @@ def sources_document(classification: Classification, system: str) -> dict[str, A
 # --------------------------------------------------------------------------------------- marts
 
 
-def mart_model(mart: Mart, kept: dict[str, Any] | None) -> dict[str, Any]:
+def column_text(description: str, name: str, bands: dict[str, dict[str, Any]]) -> str:
+    """A mart column's description, with its band edges when the classification declares them."""
+    band = bands.get(name)
+    if not band:
+        return description
+    pairs = ", ".join(f"{label} from {edge:,}" for edge, label in
+                      zip(band["edges"], band["labels"], strict=True))
+    return (f"{description} Bands of the {band['measure']} (label from its lower edge, each up "
+            f"to the next edge): {pairs}. Labels sort as text in band order.")
+
+
+def mart_model(mart: Mart, kept: dict[str, Any] | None,
+               bands: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
     kept = kept or {}
     kept_columns = {c.get("name"): c for c in kept.get("columns") or [] if isinstance(c, dict)}
     model: dict[str, Any] = {
@@ -211,6 +224,7 @@ def mart_model(mart: Mart, kept: dict[str, Any] | None) -> dict[str, Any]:
                 "count_column": mart.count_column,
                 "extract": mart.extract,
                 "retention": mart.retention,
+                "disclosure": _disclosure_meta(mart),
             },
         },
     }
@@ -220,7 +234,7 @@ def mart_model(mart: Mart, kept: dict[str, Any] | None) -> dict[str, Any]:
     for column in mart.columns:
         entry: dict[str, Any] = {
             "name": column.name,
-            "description": column.description,
+            "description": column_text(column.description, column.name, bands or {}),
             "data_type": column.data_type,
             "config": {"meta": {"classification": column.cls}},
         }
@@ -232,6 +246,20 @@ def mart_model(mart: Mart, kept: dict[str, Any] | None) -> dict[str, Any]:
     return model
 
 
+def _disclosure_meta(mart: Mart) -> dict[str, Any] | None:
+    rule = mart.disclosure
+    if rule is None:
+        return None
+    meta: dict[str, Any] = {"unit": rule.unit, "k": rule.k,
+                            "quasi_identifiers": list(rule.quasi_identifiers)}
+    if mart.aggregated:
+        meta.update(count_column=rule.count_column, pooling=list(rule.pooling),
+                    ledger=rule.ledger)
+    else:
+        meta.update(unit_key=rule.unit_key, max_unique_share=rule.max_unique_share)
+    return meta
+
+
 def marts_document(
     classification: Classification, purpose: str, existing: dict[str, Any] | None
 ) -> dict[str, Any]:
@@ -241,7 +269,7 @@ def marts_document(
         if isinstance(m, dict)
     }
     models = [
-        mart_model(mart, kept.get(mart.table))
+        mart_model(mart, kept.get(mart.table), classification.bands)
         for mart in classification.marts
         if mart.purpose == purpose
     ]
@@ -301,9 +329,54 @@ def _read_yaml(path: Path) -> Any:
         raise SchemaDriftError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
 
 
+DISCLOSURE_MACROS = Path(DBT_DIR, "macros", "_disclosure__generated.sql")
+
+
+def disclosure_macros(classification: Classification) -> str:
+    """A dbt macro file holding the classification's disclosure defaults and hierarchies, so that
+    the models pool cells up exactly the hierarchies the gate checks against (JSON literals are
+    valid Jinja)."""
+    k = int((classification.disclosure_defaults or {}).get("k", 10))
+    hierarchies = json.dumps(classification.hierarchies, sort_keys=True)
+    rules = json.dumps({
+        m.name: {"unit_key": m.disclosure.unit_key, "order_by": list(m.disclosure.order_by),
+                 "quasi_identifiers": list(m.disclosure.quasi_identifiers),
+                 "max_unique_share": m.disclosure.max_unique_share}
+        for m in classification.marts if m.disclosure and not m.aggregated
+    }, sort_keys=True)
+    bands = json.dumps(classification.bands, sort_keys=True)
+    return (
+        "{#- Generated by `python -m transforms.dbt_schema write` from config/classification.yml"
+        " (hierarchies, bands, disclosure). Do not edit. -#}\n\n"
+        "{#- k: the smallest number of distinct units a published cell may count. -#}\n"
+        "{% macro disclosure_k() -%}\n"
+        f"    {{{{- var('min_cell_size', {k}) | int -}}}}\n"
+        "{%- endmacro %}\n\n"
+        "{#- A pooling hierarchy: {column, band, pool: [level: {coarser: [finer, ...]}]}. -#}\n"
+        "{% macro disclosure_hierarchy(name) -%}\n"
+        f"    {{%- set hierarchies = {hierarchies} -%}}\n"
+        "    {{- return(hierarchies[name]) -}}\n"
+        "{%- endmacro %}\n\n"
+        "{#- A row-level mart's rule: {unit_key, order_by, quasi_identifiers, max_unique_share};"
+        " the var max_unique_share overrides the share (tests on tiny books). -#}\n"
+        "{% macro row_level_rule(mart) -%}\n"
+        f"    {{%- set rules = {rules} -%}}\n"
+        "    {%- set rule = rules[mart] -%}\n"
+        "    {%- do rule.update({'max_unique_share': var('max_unique_share',"
+        " rule['max_unique_share']) | float}) -%}\n"
+        "    {{- return(rule) -}}\n"
+        "{%- endmacro %}\n\n"
+        "{#- A band: {measure, edges, labels}. -#}\n"
+        "{% macro declared_band(name) -%}\n"
+        f"    {{%- set bands = {bands} -%}}\n"
+        "    {{- return(bands[name]) -}}\n"
+        "{%- endmacro %}\n"
+    )
+
+
 def expected_files(root: Path, classification: Classification) -> dict[Path, str]:
     """Relative path -> the text the classification gives that file."""
-    files: dict[Path, str] = {}
+    files: dict[Path, str] = {DISCLOSURE_MACROS: disclosure_macros(classification)}
     for system in classification.systems:
         files[sources_path(system)] = render(sources_document(classification, system), HEADER)
     for purpose in sorted({m.purpose for m in classification.marts}):
@@ -415,6 +488,9 @@ def check(root: Path = PROJECT_ROOT, classification: Classification | None = Non
             continue
         committed_text = path.read_text(encoding="utf-8")
         if committed_text == text:
+            continue
+        if rel.suffix != ".yml":
+            found.append(f"{rel}: differs from the classification (run write)")
             continue
         before = len(found)
         try:

@@ -13,11 +13,19 @@ from typing import Any
 
 import polars as pl
 
-DRIVER_AGE_BANDS = ((18, "18-24"), (25, "25-34"), (35, "35-44"), (45, "45-54"), (55, "55-64"),
-                    (65, "65-74"), (75, "75+"))
-VEHICLE_AGE_BANDS = ((0, "0-1"), (2, "2-3"), (4, "4-5"), (6, "6-7"), (8, "8-10"), (11, "11+"))
-MILEAGE_BANDS = ((0, "0-20k"), (20_000, "20-40k"), (40_000, "40-60k"), (60_000, "60-80k"),
-                 (80_000, "80-100k"), (100_000, "100-150k"), (150_000, "150k+"))
+from transforms.classification import load as load_classification
+
+
+def declared_bands(name: str) -> tuple[tuple[float, str], ...]:
+    """(lower edge, label) pairs of a band declared in the classification's `bands:` section:
+    the edges are documented there once, and their labels sort as text in edge order."""
+    spec = load_classification().bands[name]
+    return tuple(zip(spec["edges"], spec["labels"], strict=True))
+
+
+DRIVER_AGE_BANDS = declared_bands("driver_age_band")
+VEHICLE_AGE_BANDS = declared_bands("vehicle_age_band")
+MILEAGE_BANDS = declared_bands("mileage_band")
 
 # Makes common enough in a UK/French book to be published as themselves; others pool to "other".
 COMMON_MAKES = frozenset({

@@ -159,6 +159,7 @@ def _gate_rows(gate: dict[str, Any] | None, mart: str) -> list[list[object]]:
 def _mart_section(classification: Classification, mart: Mart, facts: dict[str, Any],
                   gate: dict[str, Any] | None, k: object) -> str:
     purpose = classification.purposes[mart.purpose]
+    mart_k = mart.disclosure.k if mart.disclosure else k
     smallest = facts.get("smallest_cell", "not applicable (no count column)")
     versions = facts.get("key_versions")
     key_text = ", ".join(map(str, versions)) if versions else "no pseudonyms in this mart"
@@ -173,7 +174,8 @@ def _mart_section(classification: Classification, mart: Mart, facts: dict[str, A
         ("Retention", mart.retention),
         ("Key version", key_text),
         ("Rows", facts.get("rows")),
-        ("Smallest cell", f"{smallest} (threshold k = {k})" if mart.count_column else smallest),
+        ("Smallest cell", f"{smallest} (threshold k = {mart_k})" if mart.count_column
+         else smallest),
         ("Parquet extract", "yes" if mart.extract else "no"),
     ])
     columns = _table(
@@ -187,8 +189,86 @@ def _mart_section(classification: Classification, mart: Mart, facts: dict[str, A
                         gate_rows, raw={4})
                  if gate_rows else "<p>No gate results were given for this mart.</p>")
     anchor = _e(mart.name.replace(".", "-"))
+    disclosure = _disclosure_html(mart, gate)
     return (f'<section class="mart" id="{anchor}"><h2>{_e(mart.name)}</h2><dl>{facts_html}</dl>'
-            f"<h3>Columns</h3>{columns}<h3>This run's gate results</h3>{gate_html}</section>")
+            f"<h3>Columns</h3>{columns}<h3>Disclosure risk</h3>{disclosure}"
+            f"<h3>This run's gate results</h3>{gate_html}</section>")
+
+
+def _svg_histogram(buckets: list[list[object]], k: int) -> str:
+    """A small inline SVG bar chart: cells (or classes) per size bucket, buckets below k in red,
+    a line at k. Inline and static (no script, no CDN): it renders offline."""
+    if not buckets:
+        return ""
+    width, height, bar = 420, 150, 420 // max(len(buckets), 1)
+    top = max(int(n) for _, n in buckets) or 1
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="cells" width="{width}" '
+             f'height="{height + 30}" role="img" aria-label="cells per size against k = {k}">']
+    k_index = None
+    for i, (label, n) in enumerate(buckets):
+        lower = int(str(label).split("-")[0].rstrip("+"))
+        below = lower < k
+        if not below and k_index is None:
+            k_index = i
+        h = round(height * int(n) / top)
+        colour = "#b00020" if below else "#2a6f97"
+        parts.append(f'<rect x="{i * bar + 4}" y="{height - h}" width="{bar - 8}" height="{h}" '
+                     f'fill="{colour}"><title>{_e(label)}: {_e(n)}</title></rect>')
+        parts.append(f'<text x="{i * bar + bar // 2}" y="{height + 14}" font-size="11" '
+                     f'text-anchor="middle">{_e(label)}</text>')
+        parts.append(f'<text x="{i * bar + bar // 2}" y="{max(height - h - 3, 10)}" '
+                     f'font-size="10" text-anchor="middle">{_e(n)}</text>')
+    if k_index is not None:
+        x = k_index * bar
+        parts.append(f'<line x1="{x}" y1="0" x2="{x}" y2="{height}" stroke="#444" '
+                     f'stroke-dasharray="4 2"/><text x="{x + 3}" y="{height + 28}" '
+                     f'font-size="11">k = {k}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _pct(value: object) -> str:
+    return f"{float(value):.2%}" if isinstance(value, int | float) else "not measured"
+
+
+def _disclosure_html(mart: Mart, gate: dict[str, Any] | None) -> str:
+    """The mart's disclosure rule and this run's risk figures (counts and shares only)."""
+    rule = mart.disclosure
+    if rule is None:
+        return "<p>No disclosure rule is declared for this mart.</p>"
+    stats = (((gate or {}).get("tables") or {}).get(mart.name) or {}).get("disclosure") or {}
+    if mart.aggregated:
+        text = (f"Aggregate: every non-empty cell counts at least k = {rule.k} distinct "
+                f"{rule.unit}s in column {rule.count_column}; small cells are pooled up "
+                f"{', '.join(rule.pooling) or 'no hierarchy'} before any is suppressed.")
+    else:
+        text = (f"Row-level, one {rule.unit} per {rule.unit_key}: at most "
+                f"{_pct(rule.max_unique_share)} of {rule.unit}s may be unique on the "
+                f"quasi-identifiers of their first row. {rule.rationale}")
+    if not stats:
+        return f"<p>{_e(text)}</p><p>No risk figures were recorded for this run.</p>"
+    unique_label = "Cells holding a single unit" if mart.aggregated else "Share of units unique"
+    rows = [
+        ["Unit", rule.unit], ["Quasi-identifiers", ", ".join(rule.quasi_identifiers)],
+        ["k (threshold)", rule.k], ["Units", stats.get("units")],
+        ["Cells / equivalence classes", stats.get("cells")],
+        ["Smallest cell / class (k-anonymity)", stats.get("smallest")],
+        [unique_label, _pct(stats.get("share_unique"))],
+        ["Records in classes below k", stats.get("records_below_k")],
+        ["Average prosecutor risk", stats.get("average_risk")],
+        ["Highest prosecutor risk", stats.get("highest_risk")],
+        ["Rule met", "yes" if stats.get("passed") else "NO"],
+    ]
+    shares = stats.get("shares") or {}
+    shares_html = (_table(["Measure", "Share moved by pooling", "Share suppressed"],
+                          [[m, _pct(v.get("pooled")), _pct(v.get("suppressed"))]
+                           for m, v in shares.items()])
+                   if shares else "<p>Nothing pooled or suppressed is recorded for this mart"
+                                  " (row-level, or no ledger).</p>")
+    chart = _svg_histogram(stats.get("histogram") or [], rule.k)
+    return (f"<p>{_e(text)}</p>" + _table(["Figure", "Value"], rows) + shares_html
+            + f'<figure class="chart">{chart}<figcaption>Cells (or equivalence classes) per '
+              f"size; red: below k = {_e(rule.k)}.</figcaption></figure>")
 
 
 def _purpose_section(classification: Classification, purpose: str) -> str:
@@ -275,6 +355,40 @@ def _md_table(headers: list[str], rows: Iterable[list[object]]) -> list[str]:
     return lines + [""]
 
 
+def _rule_text(m: Mart) -> str:
+    rule = m.disclosure
+    if rule is None:
+        return "none declared"
+    if m.aggregated:
+        return (f"unit {rule.unit}; quasi-identifiers {', '.join(rule.quasi_identifiers)}; every "
+                f"non-empty cell counts at least k = {rule.k} in `{rule.count_column}`; pooled up"
+                f" {', '.join(rule.pooling) or 'nothing'}" + (f"; ledger `{rule.ledger}`"
+                                                              if rule.ledger else ""))
+    return (f"unit {rule.unit} (`{rule.unit_key}`); quasi-identifiers "
+            f"{', '.join(rule.quasi_identifiers)} of the unit's first row; at most "
+            f"{rule.max_unique_share:.0%} unique. {rule.rationale}")
+
+
+def _bands_markdown(classification: Classification) -> list[str]:
+    out = ["## Bands", "",
+           "Lower edges (inclusive; each band runs to the next edge). Labels sort as text in "
+           "band order.", ""]
+    rows = [[name, b["measure"], ", ".join(f"{lab} from {edge:,}" for edge, lab in
+                                            zip(b["edges"], b["labels"], strict=True))]
+            for name, b in classification.bands.items()]
+    out += _md_table(["Band", "Of", "Bands"], rows)
+    out += ["## Pooling hierarchies", ""]
+    rows = []
+    for name, h in classification.hierarchies.items():
+        levels = []
+        for level in h.get("pool", ()):
+            levels.append("; ".join(f"{coarse} = {' + '.join(finer) or 'any small cell'}"
+                                    for coarse, finer in level.items()))
+        rows.append([name, " then ".join(levels)])
+    out += _md_table(["Hierarchy", "Levels, finest first"], rows)
+    return out
+
+
 def render_markdown(classification: Classification) -> str:
     """docs/classification.md: the classification in words, for auditors."""
     purposes = list(classification.purposes)
@@ -311,6 +425,7 @@ def render_markdown(classification: Classification) -> str:
                          *(_fate(comp.treatments, p) for p in purposes)])
         out += _md_table(["Field", "Class", "Category", "Type", "Identifier rule", "Required",
                           *purposes], rows)
+    out += _bands_markdown(classification)
     out += ["## Published marts", ""]
     for m in classification.marts:
         out += [f"### {m.name}", "",
@@ -320,7 +435,8 @@ def render_markdown(classification: Classification) -> str:
                 + (f"; count column `{m.count_column}` (at least k per row)"
                    if m.count_column else ""),
                 f"- Parquet extract: {'yes' if m.extract else 'no'}",
-                f"- Retention: {m.retention}", ""]
+                f"- Retention: {m.retention}",
+                f"- Disclosure rule: {_rule_text(m)}", ""]
         out += _md_table(
             ["Column", "Class", "Type", "Description", "From"],
             [[c.name, c.cls, c.data_type, c.description,

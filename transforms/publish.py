@@ -125,7 +125,9 @@ def _copy_marts(warehouse: Path, staging: Path, classification: Classification) 
                 if mart.extract:
                     extracts_dir.mkdir(exist_ok=True)
                     out = extracts_dir / f"{mart.schema}__{mart.table}.parquet"
-                    con.execute(f"copy {dst} to {_sql_str(out)} (format parquet)")
+                    # a total order on every column: identical marts give identical bytes
+                    con.execute(f"copy (select * from {dst} order by all) to {_sql_str(out)} "
+                                "(format parquet)")
                     extracts.append(out)
             con.execute("checkpoint pub")
         finally:

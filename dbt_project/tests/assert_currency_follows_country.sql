@@ -1,14 +1,10 @@
--- Every mart row's currency is its region's country's: GBP for a GB- region, EUR for an FR-
--- one ('other', pooled or unknown, is checked by the accepted values of currency alone).
+-- Every mart row's currency is its region's or country's: GBP for GB, EUR for FR ('other',
+-- pooled or unknown, is checked by the accepted values of currency alone).
 
 with
 
 regions as (
 
-    select region, currency from {{ ref('policy_exposure') }}
-    union
-    select region, currency from {{ ref('frequency_severity') }}
-    union
     select region, currency from {{ ref('segments') }}
 
 )

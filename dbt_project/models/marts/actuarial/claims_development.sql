@@ -1,31 +1,37 @@
 {{ config(contract={'enforced': true}) }}
 
--- A complete rectangle: for every product, failed component and currency with claims, every
--- origin (accident) month from the earliest one to the as-of month, and every valuation month
--- from the origin to the as-of month, with cumulative figures carried forward when nothing
--- happened. The as-of month is valued at the as-of date. Amounts never mix currencies.
+-- A complete rectangle: for every product, component group and currency with published claims,
+-- every origin (accident) year from its first published one to the as-of year, and every valuation
+-- year from the origin to the as-of year, with cumulative figures carried forward when nothing
+-- happened. The as-of year is valued at the as-of date. Amounts never mix currencies. The grain
+-- (years, component groups pooled per int_claim_development_segments) is what keeps every cell
+-- with claims at k claims or more (docs/disclosure-control.md). Rows in a stable order.
 
 with
 
 movements as (
 
-    select * from {{ ref('int_claim_development_monthly') }}
+    select * from {{ ref('int_claim_development_annual') }}
 
 ),
 
 segments as (
 
-    select distinct product, failed_component, currency from movements
+    -- each published segment from its first published accident year (the ledger's)
+    select product, component_group, currency, min(first_origin_year) as first_origin_year
+    from {{ ref('int_claim_development_segments') }}
+    where not is_suppressed
+    group by product, component_group, currency
 
 ),
 
-months as (
+years as (
 
     select cast(unnest({{ period_starts_between(
-        'month', 'min(origin_month)', as_of_month()
-    ) }}) as date) as month_start
+        'year', 'min(first_origin_year)', period_start('year', as_of_date())
+    ) }}) as date) as year_start
 
-    from movements
+    from segments
 
 ),
 
@@ -33,44 +39,47 @@ rectangle as (
 
     select
         segments.product,
-        segments.failed_component,
+        segments.component_group,
         segments.currency,
-        origins.month_start as origin_month,
-        valuations.month_start as valuation_month
+        origins.year_start as origin_year,
+        valuations.year_start as valuation_year
 
     from segments
-    cross join months as origins
-    inner join months as valuations
-        on valuations.month_start >= origins.month_start
+    inner join years as origins
+        on origins.year_start >= segments.first_origin_year
+    inner join years as valuations
+        on valuations.year_start >= origins.year_start
 
 ),
 
 developed as (
 
     select
-        rectangle.origin_month,
-        rectangle.valuation_month,
+        rectangle.origin_year,
+        rectangle.valuation_year,
         rectangle.product,
-        rectangle.failed_component,
+        rectangle.component_group,
         rectangle.currency,
+        sum(coalesce(movements.claims, 0)) over cumulative as claims,
+        sum(coalesce(movements.reported_claims, 0)) over cumulative as reported_claims,
+        sum(coalesce(movements.declined_claims, 0)) over cumulative as declined_claims,
         sum(coalesce(movements.paid_amount, 0)) over cumulative as cumulative_paid,
-        sum(coalesce(movements.incurred_amount, 0)) over cumulative as cumulative_incurred,
-        sum(coalesce(movements.reported_claims, 0)) over cumulative as reported_claims
+        sum(coalesce(movements.incurred_amount, 0)) over cumulative as cumulative_incurred
 
     from rectangle
     left join movements
         on rectangle.product = movements.product
-        and rectangle.failed_component = movements.failed_component
+        and rectangle.component_group = movements.component_group
         and rectangle.currency = movements.currency
-        and rectangle.origin_month = movements.origin_month
-        and rectangle.valuation_month = movements.movement_month
+        and rectangle.origin_year = movements.origin_year
+        and rectangle.valuation_year = movements.movement_year
     window cumulative as (
         partition by
             rectangle.product,
-            rectangle.failed_component,
+            rectangle.component_group,
             rectangle.currency,
-            rectangle.origin_month
-        order by rectangle.valuation_month
+            rectangle.origin_year
+        order by rectangle.valuation_year
         rows between unbounded preceding and current row
     )
 
@@ -79,18 +88,21 @@ developed as (
 final as (
 
     select
-        origin_month,
-        valuation_month,
-        cast(datediff('month', origin_month, valuation_month) as integer) as development_month,
+        origin_year,
+        valuation_year,
+        cast(datediff('year', origin_year, valuation_year) as integer) as development_year,
         product,
-        failed_component,
+        component_group,
         currency,
+        cast(claims as bigint) as claims,
+        cast(reported_claims as bigint) as reported_claims,
+        cast(declined_claims as bigint) as declined_claims,
         cast(cumulative_paid as decimal(18, 2)) as cumulative_paid,
-        cast(cumulative_incurred as decimal(18, 2)) as cumulative_incurred,
-        cast(reported_claims as bigint) as reported_claims
+        cast(cumulative_incurred as decimal(18, 2)) as cumulative_incurred
 
     from developed
 
 )
 
 select * from final
+order by product, component_group, currency, origin_year, valuation_year

@@ -1,33 +1,21 @@
 {{ config(contract={'enforced': true}) }}
 
--- policy_exposure aggregated over contracts into rating cells, one per period and currency
--- (amounts are never added across currencies).
+-- The GLM-ready aggregate: the cells of int_frequency_severity_cells that count at least k
+-- contracts (pooled up the declared hierarchies first; docs/disclosure-control.md). Exposure is
+-- summed in whole days (exact, reproducible) and divided once; rows in a stable order.
 -- frequency = claims per year of exposure; severity = incurred per claim; pure premium =
 -- incurred per year of exposure. Each is null where its denominator is 0.
 
 {%- set cell_columns = [
-    'period_start', 'product', 'tier', 'vehicle_age_band', 'mileage_band', 'make_group',
-    'fuel_type', 'region', 'currency', 'driver_age_band', 'sales_channel',
+    'period_start', 'product', 'tier', 'vehicle_age_band', 'mileage_band', 'currency',
 ] %}
 
 with
 
-policy_exposure as (
-
-    select * from {{ ref('policy_exposure') }}
-
-),
-
 cells as (
 
-    select
-        {{ cell_columns | join(',\n        ') }},
-        sum(earned_exposure) as earned_exposure,
-        sum(claim_count) as claim_count,
-        sum(incurred_amount) as incurred_amount
-
-    from policy_exposure
-    group by {{ cell_columns | join(', ') }}
+    select * from {{ ref('int_frequency_severity_cells') }}
+    where not is_suppressed
 
 ),
 
@@ -37,19 +25,22 @@ final as (
         ---------- period and rating factors
         {{ cell_columns | join(',\n        ') }},
 
+        ---------- count of distinct units (at least k)
+        contracts,
+
         ---------- measures
-        cast(earned_exposure as double) as earned_exposure,
-        cast(claim_count as bigint) as claim_count,
-        cast(incurred_amount as decimal(18, 2)) as incurred_amount,
-        cast(claim_count / nullif(earned_exposure, 0) as double) as frequency,
+        exposure_days,
+        cast(exposure_days / 365.25 as decimal(18, 6)) as earned_exposure,
+        claim_count,
+        declined_claims,
+        incurred_amount,
+        cast(claim_count * 365.25 / nullif(exposure_days, 0) as double) as frequency,
         {{ average_money('incurred_amount', 'claim_count') }} as severity,
-        cast(
-            round(cast(incurred_amount as double) / nullif(earned_exposure, 0), 2)
-            as decimal(18, 2)
-        ) as pure_premium
+        {{ prorate('incurred_amount', '1461', 'exposure_days * 4') }} as pure_premium
 
     from cells
 
 )
 
 select * from final
+order by {{ cell_columns | join(', ') }}

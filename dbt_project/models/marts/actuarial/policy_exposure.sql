@@ -1,92 +1,30 @@
 {{ config(contract={'enforced': true}) }}
 
--- One row per contract and period with cover, plus any period of the contract in which a
--- claim occurred without cover (earned exposure 0), so that every claim on a known contract
--- is counted once, in the period of its loss date.
-
-{%- set period = exposure_period() %}
+-- Per-contract experience, generalised for publication (int_policy_exposure_generalised), less
+-- the contracts its disclosure ledger withholds (int_policy_exposure_units: unique contracts,
+-- only when too many are unique). Stable order: contract, period.
 
 with
 
-contracts as (
+generalised as (
 
-    select * from {{ ref('int_contracts_unrestricted') }}
-
-),
-
-periods as (
-
-    select * from {{ ref('int_contract_periods_exploded') }}
+    select * from {{ ref('int_policy_exposure_generalised') }}
 
 ),
 
-claims as (
+withheld as (
 
-    select * from {{ ref('int_claims_valued') }}
-
-),
-
-claims_by_period as (
-
-    select
-        contract_key,
-        {{ period_start(period, 'loss_date') }} as period_start,
-        count(*) filter (where not is_declined) as claim_count,
-        sum(paid_amount) as paid_amount,
-        sum(incurred_amount) as incurred_amount
-
-    from claims
-    group by contract_key, {{ period_start(period, 'loss_date') }}
-
-),
-
-contract_periods as (
-
-    select contract_key, period_start from periods
-    union
-    select contract_key, period_start from claims_by_period
+    select contract_key from {{ ref('int_policy_exposure_units') }}
+    where is_suppressed
 
 ),
 
 final as (
 
-    select
-        ----------  ids
-        contract_periods.contract_key,
-        contract_periods.period_start,
-
-        ---------- rating factors
-        contracts.product,
-        contracts.tier,
-        contracts.vehicle_age_band,
-        contracts.mileage_band,
-        contracts.make_group,
-        contracts.fuel_type,
-        contracts.region,
-        contracts.currency,
-        contracts.driver_age_band,
-        contracts.sales_channel,
-
-        ---------- measures (amounts in currency)
-        cast(coalesce(periods.earned_exposure, 0) as double) as earned_exposure,
-        cast(coalesce(claims_by_period.claim_count, 0) as bigint) as claim_count,
-        cast(coalesce(claims_by_period.paid_amount, 0) as decimal(18, 2)) as paid_amount,
-        cast(coalesce(claims_by_period.incurred_amount, 0) as decimal(18, 2)) as incurred_amount,
-        cast(coalesce(periods.earned_premium, 0) as decimal(18, 2)) as earned_premium,
-
-        ---------- metadata
-        contracts.key_version
-
-    from contract_periods
-    inner join contracts
-        on contract_periods.contract_key = contracts.contract_key
-    left join periods
-        on contract_periods.contract_key = periods.contract_key
-        and contract_periods.period_start = periods.period_start
-    left join claims_by_period
-        on contract_periods.contract_key = claims_by_period.contract_key
-        and contract_periods.period_start = claims_by_period.period_start
+    select * from generalised
+    where contract_key not in (select contract_key from withheld)
 
 )
 
 select * from final
+order by contract_key, period_start

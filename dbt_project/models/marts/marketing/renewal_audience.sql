@@ -1,31 +1,31 @@
 {{ config(contract={'enforced': true}) }}
 
--- Consented customers with a live contract due for renewal, by marketing-domain pseudonym,
--- with the renewal month and the segment as published in segments (region 'other' where the
--- cell was pooled). No contact data: the campaign tool resolves the pseudonyms itself.
+-- Consented customers with a live contract due for renewal (int_renewal_audience_generalised:
+-- renewal month, product, country, tenure band), less the customers its disclosure ledger
+-- withholds (int_renewal_audience_units: unique customers, only when too many are unique).
+-- Stable order.
 
 with
 
-segmented as (
+generalised as (
 
-    select * from {{ ref('int_marketing_contracts_segmented') }}
-    where is_due_for_renewal
+    select * from {{ ref('int_renewal_audience_generalised') }}
+
+),
+
+withheld as (
+
+    select customer_key from {{ ref('int_renewal_audience_units') }}
+    where is_suppressed
 
 ),
 
 final as (
 
-    select distinct
-        customer_key,
-        renewal_month,
-        product,
-        vehicle_age_band,
-        region,
-        tenure_band,
-        key_version
-
-    from segmented
+    select * from generalised
+    where customer_key not in (select customer_key from withheld)
 
 )
 
 select * from final
+order by customer_key, renewal_month, product, country, tenure_band
