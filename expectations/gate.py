@@ -111,8 +111,8 @@ class GateFailed(RuntimeError):
         self.result = result
 
 
-def read_marts(warehouse: Path, classification: Classification) -> dict[str, pl.DataFrame]:
-    """Every mart of the classification that exists in the warehouse, as polars frames.
+def _read_tables(warehouse: Path, names: dict[str, str]) -> dict[str, pl.DataFrame]:
+    """The tables named by `names` (key -> "schema.table") that exist, as polars frames.
 
     Not read_only: dbt-duckdb may hold the same file open in this process, and DuckDB refuses
     a second configuration of an open database.
@@ -125,35 +125,26 @@ def read_marts(warehouse: Path, classification: Classification) -> dict[str, pl.
                 "select table_schema, table_name from information_schema.tables"
             ).fetchall()
         }
-        return {
-            m.name: con.sql(f'select * from "{m.schema}"."{m.table}"').pl()
-            for m in classification.marts
-            if m.name in existing
-        }
+        out = {}
+        for key, name in names.items():
+            if name in existing:
+                schema, table = name.split(".", 1)
+                out[key] = con.sql(f'select * from "{schema}"."{table}"').pl()
+        return out
     finally:
         con.close()
+
+
+def read_marts(warehouse: Path, classification: Classification) -> dict[str, pl.DataFrame]:
+    """Every mart of the classification that exists in the warehouse, as polars frames."""
+    return _read_tables(warehouse, {m.name: m.name for m in classification.marts})
 
 
 def read_ledgers(warehouse: Path, classification: Classification) -> dict[str, pl.DataFrame]:
     """The disclosure ledger of every mart that declares one (what pooling moved and suppression
     removed), by mart name; a missing ledger is simply absent (its shares are not reported)."""
-    con = duckdb.connect(str(warehouse))
-    try:
-        existing = {
-            f"{s}.{t}"
-            for s, t in con.execute(
-                "select table_schema, table_name from information_schema.tables"
-            ).fetchall()
-        }
-        out = {}
-        for m in classification.marts:
-            ledger = m.disclosure.ledger if m.disclosure else None
-            if ledger and ledger in existing:
-                schema, table = ledger.split(".", 1)
-                out[m.name] = con.sql(f'select * from "{schema}"."{table}"').pl()
-        return out
-    finally:
-        con.close()
+    return _read_tables(warehouse, {m.name: m.disclosure.ledger for m in classification.marts
+                                    if m.disclosure and m.disclosure.ledger})
 
 
 def _disclosure_stats(classification: Classification, mart: Mart, frame: pl.DataFrame,
