@@ -23,7 +23,7 @@ install:
 	$(UV) sync --frozen --quiet
 
 key: install
-	$(UV) run python -m transforms.keys new .secrets/master.key --if-missing
+	$(UV) run python -m transforms.privacy.keys new .secrets/master.key --if-missing
 
 run: install key
 	CONTRACTS=$(CONTRACTS) DAYS=$(DAYS) AS_OF=$(AS_OF) SEED=$(SEED) bash scripts/run_pipeline.sh
@@ -31,7 +31,7 @@ run: install key
 test: install
 	bash scripts/install-chromium.sh
 	$(UV) run ruff check .
-	$(UV) run python -m transforms.dbt_schema check
+	$(UV) run python -m transforms.build.dbt_schema check
 	$(UV) run pytest -q
 
 lint: install
@@ -43,8 +43,8 @@ bench: install
 	$(UV) run python bench/build_marts.py
 
 docs: install
-	$(UV) run python -m transforms.dbt_schema write
-	$(UV) run python -m transforms.privacy_report docs
+	$(UV) run python -m transforms.build.dbt_schema write
+	$(UV) run python -m transforms.publish.privacy_report docs
 
 clean-warehouse:
 	rm -f data/warehouse.duckdb data/warehouse.duckdb.wal

@@ -86,8 +86,8 @@ def phase_generate(base: Path, contracts: int) -> dict[str, Any]:
 
 
 def phase_ingest(base: Path) -> dict[str, Any]:
-    from transforms.ingest import ingest
-    from transforms.keys import DomainKeys
+    from transforms.ingest.run import ingest
+    from transforms.privacy.keys import DomainKeys
 
     keys = DomainKeys.derive(os.urandom(32))
     started = time.perf_counter()
@@ -99,7 +99,7 @@ def phase_ingest(base: Path) -> dict[str, Any]:
 
 
 def phase_dbt(base: Path, args: list[str], memory_limit: str | None) -> dict[str, Any]:
-    from transforms import dbt_run
+    from transforms.build import dbt_run
 
     dbt_run.TARGET_PATH = base / "target"
     dbt_run.LOG_PATH = base / "logs"

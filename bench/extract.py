@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from transforms.ingest import ingest
-from transforms.keys import DomainKeys
+from transforms.ingest.run import ingest
+from transforms.privacy.keys import DomainKeys
 
 DELIVERY = date(2026, 1, 31)
 

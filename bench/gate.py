@@ -20,6 +20,7 @@ import duckdb
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # synthetic_marts
 
 from expectations.known_values import KnownValues, fold
 
@@ -52,8 +53,9 @@ def fake_foreign(contracts: int) -> dict[str, pl.Series]:
 
 
 def bench(rows: int, workdir: Path) -> dict[str, float]:
+    from synthetic_marts import synthetic_marts
+
     from expectations.gate import run_gate
-    from expectations.synthetic import synthetic_marts
 
     warehouse = workdir / f"bench-{rows}.duckdb"
     t0 = time.perf_counter()

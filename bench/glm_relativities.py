@@ -22,7 +22,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from transforms.generalise import (  # noqa: E402
+from transforms.privacy.generalise import (  # noqa: E402
     MILEAGE_BANDS,
     VEHICLE_AGE_BANDS,
     band,

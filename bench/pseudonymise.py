@@ -27,9 +27,9 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from transforms import identifiers as ids  # noqa: E402
-from transforms.keys import DomainKeys  # noqa: E402
-from transforms.pseudonymise import pseudonymise  # noqa: E402
+from transforms.privacy import identifiers as ids  # noqa: E402
+from transforms.privacy.keys import DomainKeys  # noqa: E402
+from transforms.privacy.pseudonymise import pseudonymise  # noqa: E402
 
 VIN_ALPHABET = np.frombuffer(b"ABCDEFGHJKLMNPRSTUVWXYZ0123456789", dtype="S1")
 LETTERS = np.frombuffer(b"ABCDEFGHJKLMNPRSTUVWXY", dtype="S1")

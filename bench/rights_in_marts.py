@@ -23,9 +23,9 @@ from pathlib import Path
 import duckdb
 
 from transforms.classification import load as load_classification
-from transforms.keys import load_domain_keys
-from transforms.rights_feed import FINAL, read_requests
-from transforms.subjects import (
+from transforms.privacy.keys import load_domain_keys
+from transforms.rights.requests import FINAL, read_requests
+from transforms.rights.subject_resolution import (
     ConflictingIdentifiers,
     MalformedIdentifiers,
     clues,

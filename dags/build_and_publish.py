@@ -31,49 +31,49 @@ PUBLISHED = Asset("published_marts")
 def build_and_publish() -> None:
     @task
     def as_of_date(ds: str | None = None, triggering_asset_events=None) -> str:
-        from transforms.run_date import event_extras, resolve_as_of
+        from transforms.operations.run_date import event_extras, resolve_as_of
 
         return resolve_as_of(ds, event_extras(triggering_asset_events)).isoformat()
 
     @task
     def check_classification() -> dict:
-        from transforms.tasks import check_classification_sync
+        from transforms.operations.tasks import check_classification_sync
 
         return check_classification_sync()
 
     @task
     def apply_subject_requests(as_of: str) -> dict:
-        from transforms.rights_tasks import process_subject_requests
+        from transforms.operations.rights_tasks import process_subject_requests
 
         return process_subject_requests(as_of, state="rights-build")
 
     @task
     def compact_warehouse() -> dict:
-        from transforms.rights_tasks import compact_if_anything_removed
+        from transforms.operations.rights_tasks import compact_if_anything_removed
 
         return compact_if_anything_removed(state="compaction-build")
 
     @task
     def dbt_build(as_of: str) -> dict:
-        from transforms.tasks import build_marts
+        from transforms.operations.tasks import build_marts
 
         return build_marts(as_of)
 
     @task
     def publication_gate() -> dict:
-        from transforms.tasks import gate_marts
+        from transforms.operations.tasks import gate_marts
 
         return gate_marts()
 
     @task(outlets=[PUBLISHED])
     def publish(run_id: str | None = None) -> dict:
-        from transforms.tasks import publish_marts
+        from transforms.operations.tasks import publish_marts
 
         return publish_marts(run_id)
 
     @task
     def summary() -> dict:
-        from transforms.tasks import write_summary
+        from transforms.operations.tasks import write_summary
 
         return write_summary()
 

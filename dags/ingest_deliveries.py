@@ -1,7 +1,8 @@
 """Ingest the source systems' daily deliveries into the pseudonymised warehouse.
 
-Thin by design: parsing this file imports nothing heavy; each task calls transforms.tasks, which
-can be tested without Airflow. Tasks run one after the other because DuckDB allows one writer.
+Thin by design: parsing this file imports nothing heavy; each task calls
+transforms.operations.tasks, which can be tested without Airflow. Tasks run one after the other
+because DuckDB allows one writer.
 XComs carry counts only, never an identifier or a key.
 
 The run's logical date is its as-of date (transforms/run_date.py): deliveries dated later wait
@@ -28,20 +29,20 @@ WAREHOUSE = Asset("warehouse_pseudonymised")
 def ingest_deliveries() -> None:
     @task
     def ingest_policy_admin(ds: str | None = None) -> dict:
-        from transforms.tasks import ingest_system
+        from transforms.operations.tasks import ingest_system
 
         return ingest_system("policy_admin", ds)
 
     @task
     def ingest_claims(ds: str | None = None) -> dict:
-        from transforms.tasks import ingest_system
+        from transforms.operations.tasks import ingest_system
 
         return ingest_system("claims", ds)
 
     @task(outlets=[WAREHOUSE])
     def ingest_dpo(ds: str | None = None, outlet_events=None) -> dict:
-        from transforms.run_date import asset_extra
-        from transforms.tasks import ingest_system
+        from transforms.operations.run_date import asset_extra
+        from transforms.operations.tasks import ingest_system
 
         result = ingest_system("dpo", ds)
         outlet_events[WAREHOUSE].extra = asset_extra(result["as_of"])

@@ -8,8 +8,8 @@ before the latest removal, and, when anything changed, update the `warehouse_pse
 asset (with the run's as-of date) so that build_and_publish rebuilds and republishes the marts.
 `make run` runs it between ingest_deliveries and build_and_publish, for the same date.
 
-Thin by design: each task calls transforms.rights_tasks, testable without Airflow. Tasks run one
-after the other because DuckDB allows one writer. XComs carry counts only.
+Thin by design: each task calls transforms.operations.rights_tasks, testable without Airflow.
+Tasks run one after the other because DuckDB allows one writer. XComs carry counts only.
 """
 
 from __future__ import annotations
@@ -35,25 +35,25 @@ WAREHOUSE = Asset("warehouse_pseudonymised")
 def retention_and_rights() -> None:
     @task
     def process_subject_requests(ds: str | None = None) -> dict:
-        from transforms.rights_tasks import process_subject_requests
+        from transforms.operations.rights_tasks import process_subject_requests
 
         return process_subject_requests(ds)
 
     @task
     def apply_retention(ds: str | None = None) -> dict:
-        from transforms.rights_tasks import apply_retention_rules
+        from transforms.operations.rights_tasks import apply_retention_rules
 
         return apply_retention_rules(ds)
 
     @task
     def compact_warehouse() -> dict:
-        from transforms.rights_tasks import compact_if_anything_removed
+        from transforms.operations.rights_tasks import compact_if_anything_removed
 
         return compact_if_anything_removed()
 
     @task
     def retire_publications() -> dict:
-        from transforms.rights_tasks import retire_publications
+        from transforms.operations.rights_tasks import retire_publications
 
         return retire_publications()
 
@@ -62,8 +62,8 @@ def retention_and_rights() -> None:
                        outlet_events=None) -> dict:
         from airflow.sdk.exceptions import AirflowSkipException
 
-        from transforms.rights_tasks import rebuild_needed
-        from transforms.run_date import asset_extra
+        from transforms.operations.rights_tasks import rebuild_needed
+        from transforms.operations.run_date import asset_extra
 
         if not rebuild_needed(requests, retention, retired):
             raise AirflowSkipException("nothing changed: no rebuild needed")

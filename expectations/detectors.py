@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from transforms import identifiers as ids
-from transforms import text_fold
+from transforms.privacy import identifiers as ids
+from transforms.privacy import text_fold
 
 Validator = Callable[[pl.Expr], pl.Expr]
 

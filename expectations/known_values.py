@@ -28,8 +28,8 @@ import polars as pl
 
 from transforms.classification import Classification, Entity
 from transforms.classification import load as load_classification
-from transforms.identifiers import normalise
-from transforms.text_fold import match_fold
+from transforms.privacy.identifiers import normalise
+from transforms.privacy.text_fold import match_fold
 
 MIN_SUBSTRING_CHARS = 6
 MIN_EXACT_CHARS = 4  # shorter folds ("na", "01") are placeholders, not identifiers

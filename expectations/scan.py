@@ -18,9 +18,9 @@ from expectations.detectors import DETECTORS, LABELS, detect
 from expectations.findings import Rule
 from expectations.known_values import KnownValues
 from expectations.pseudonyms import PSEUDONYM_REGEX
-from transforms import identifiers as ids
 from transforms.classification import Classification, Mart
 from transforms.classification import load as load_classification
+from transforms.privacy import identifiers as ids
 
 _STRING_TYPES = (pl.String, pl.Categorical, pl.Enum)
 # A mart number with more integer digits than this is of no plausible order of magnitude: a

@@ -27,7 +27,7 @@ step "airflow metadata (SQLite under $AIRFLOW_HOME)"
 run_logged uv run airflow db migrate
 for dag in ingest_deliveries retention_and_rights build_and_publish; do
   step "airflow dags test $dag $AS_OF"
-  run_logged uv run python -m transforms.airflow_run "$dag" "$AS_OF"
+  run_logged uv run python -m transforms.operations.airflow_run "$dag" "$AS_OF"
   grep -E "^== $dag:" "$LOG" | tail -n 1
 done
-uv run python -m transforms.summary --log "$LOG" --seconds $(( $(date +%s) - start )) | tee -a "$LOG"
+uv run python -m transforms.operations.summary --log "$LOG" --seconds $(( $(date +%s) - start )) | tee -a "$LOG"

@@ -106,9 +106,10 @@ def append_rows(folder: Path, name: str, rows: list[dict[str, str]]) -> None:
 # inserts the spooled rows: the spool and the quarantine in progress are on disk then.
 KILL_MID_DELIVERY = """
 import os, signal, sys
-from transforms import load, settings
-from transforms.ingest import ingest
-from transforms.keys import load_domain_keys
+from transforms import settings
+from transforms.ingest import load
+from transforms.ingest.run import ingest
+from transforms.privacy.keys import load_domain_keys
 
 p = settings.paths()
 original = load.DeliveryWriter._insert_spooled

@@ -18,13 +18,13 @@ import ahocorasick
 import polars as pl
 
 from transforms.classification import load
-from transforms.identifiers import normalise
-from transforms.ingest import DeliveryReport, ingest
-from transforms.keys import DomainKeys
-from transforms.pseudonymise import pseudonymise
+from transforms.ingest.run import DeliveryReport, ingest
+from transforms.privacy.identifiers import normalise
+from transforms.privacy.keys import DomainKeys
+from transforms.privacy.pseudonymise import pseudonymise
+from transforms.rights.subject_resolution import identity_frame
 from transforms.settings import Paths
 from transforms.sources.generate import generate_book
-from transforms.subjects import identity_frame
 
 REQUEST_COLUMNS = ["request_id", "request_type", "received_date", "surname", "first_name",
                    "date_of_birth", "email", "contract_number", "customer_number"]

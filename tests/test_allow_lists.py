@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from transforms.classification import CLASSIFICATION_PATH, ClassificationError, parse
-from transforms.validation import validate
+from transforms.ingest.validation import validate
 
 DOC = yaml.safe_load(CLASSIFICATION_PATH.read_text(encoding="utf-8"))
 

@@ -20,9 +20,9 @@ import polars as pl
 import pytest
 
 from transforms.compaction import compact_if_due, compaction_due
-from transforms.ingest import ingest
-from transforms.keys import DomainKeys
-from transforms.pseudonymise import pseudonymise
+from transforms.ingest.run import ingest
+from transforms.privacy.keys import DomainKeys
+from transforms.privacy.pseudonymise import pseudonymise
 from transforms.sources.generate import generate_book
 
 AS_OF = date(2026, 11, 26)

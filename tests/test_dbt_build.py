@@ -22,10 +22,10 @@ from typing import Any
 import duckdb
 import pytest
 
-from transforms import dbt_run
+from transforms.build import dbt_run
+from transforms.build.dbt_run import DbtRunError, run_dbt
+from transforms.build.dbt_schema import column_text
 from transforms.classification import Classification, Column, Composite, Treatment, load
-from transforms.dbt_run import DbtRunError, run_dbt
-from transforms.dbt_schema import column_text
 
 AS_OF = date(2024, 12, 31)
 K = 3  # min_cell_size for this build

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from transforms import dbt_schema
+from transforms.build import dbt_schema
 from transforms.classification import CLASSIFICATION_PATH, PROJECT_ROOT, load, parse
 
 
@@ -33,7 +33,7 @@ def test_committed_yml_matches_classification() -> None:
 
 def test_check_command_exits_zero_on_committed_files() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "transforms.dbt_schema", "check"],
+        [sys.executable, "-m", "transforms.build.dbt_schema", "check"],
         cwd=PROJECT_ROOT, capture_output=True, text=True, check=False,
     )
     assert done.returncode == 0, done.stderr

@@ -24,12 +24,12 @@ import pytest
 from bench.glm_relativities import compare, row_level_from_landing
 from expectations.disclosure import unit_signatures
 from expectations.disclosure_rules import mart_risk
-from transforms import dbt_run
+from transforms.build import dbt_run
+from transforms.build.dbt_run import run_dbt
 from transforms.classification import load
-from transforms.dbt_run import run_dbt
-from transforms.ingest import ingest
-from transforms.keys import DomainKeys
-from transforms.publish import publish
+from transforms.ingest.run import ingest
+from transforms.privacy.keys import DomainKeys
+from transforms.publish.publication import publish
 from transforms.sources.generate import generate_book
 
 AS_OF = date(2026, 11, 26)

@@ -23,10 +23,10 @@ import pytest
 from every_kind import kill_ingest_mid_delivery, plant_requests
 
 from transforms.classification import load
-from transforms.keys import DOMAINS, DomainKeys
-from transforms.leak_scan import identifier_values, scan
-from transforms.pseudonymise import pseudonymise
-from transforms.rights_feed import FINAL
+from transforms.operations.leak_scan import identifier_values, scan
+from transforms.privacy.keys import DOMAINS, DomainKeys
+from transforms.privacy.pseudonymise import pseudonymise
+from transforms.rights.requests import FINAL
 from transforms.sources.generate import generate_book
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -127,9 +127,9 @@ def test_reloading_a_delivery_changes_nothing(pipeline_run: dict) -> None:
     before = fingerprint()
     env = {**pipeline_run["env"], "PYTHONPATH": str(ROOT)}
     code = (
-        "from transforms import settings; from transforms.ingest import ingest;"
-        "from transforms.keys import load_domain_keys;"
-        "from transforms.load import loaded_checksums; import duckdb;"
+        "from transforms import settings; from transforms.ingest.run import ingest;"
+        "from transforms.privacy.keys import load_domain_keys;"
+        "from transforms.ingest.load import loaded_checksums; import duckdb;"
         "p = settings.paths();"
         "con = duckdb.connect(str(p.warehouse)); con.execute('delete from audit.deliveries');"
         "con.close();"
@@ -137,7 +137,7 @@ def test_reloading_a_delivery_changes_nothing(pipeline_run: dict) -> None:
         "assert all(x.status == 'loaded' for x in r), [x.status for x in r];"
         # the run applied retention as of its date (landing still holds the expired rows for
         # its grace period): the same date's retention again, then nothing may differ
-        "from transforms.retention import apply_retention; from datetime import date;"
+        "from transforms.retention.run import apply_retention; from datetime import date;"
         "apply_retention(p.warehouse, p.landing, p.quarantine, date(2026, 11, 26))"
     )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
@@ -251,7 +251,7 @@ def test_a_killed_ingest_leaves_nothing_behind(pipeline_run: dict) -> None:
 
 
 def test_run_results_are_read_for_their_own_logical_date(pipeline_run: dict) -> None:
-    code = ("import json; from transforms.airflow_run import dag_run_state as s;"
+    code = ("import json; from transforms.operations.airflow_run import dag_run_state as s;"
             "print(json.dumps([s(d, x) for d in ('ingest_deliveries', 'retention_and_rights', "
             "'build_and_publish') for x in ('2026-11-26', '2026-11-25')]))")
     env = {**pipeline_run["env"], "PYTHONPATH": str(ROOT)}
@@ -265,7 +265,7 @@ def test_a_planted_leak_fails_the_dag_and_keeps_the_publication(pipeline_run: di
     """Runs last: a raw VIN smuggled into a kept field must stop publication, visibly."""
     import polars as pl
 
-    from transforms.publish import snapshot
+    from transforms.publish.publication import snapshot
 
     data = pipeline_run["data"]
     contracts = sorted((data / "landing" / "policy_admin").rglob("contracts.csv"))[0]
@@ -285,7 +285,7 @@ def test_a_planted_leak_fails_the_dag_and_keeps_the_publication(pipeline_run: di
         env = {**pipeline_run["env"], "PIPELINE_AS_OF": "2026-11-26"}
         proc = subprocess.run(
             ["bash", "-c", "source scripts/pipeline_env.sh && uv run python -m "
-             "transforms.airflow_run build_and_publish 2026-11-26"],
+             "transforms.operations.airflow_run build_and_publish 2026-11-26"],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
         out = proc.stdout + proc.stderr
         assert proc.returncode != 0, "the DAG must fail visibly"
@@ -311,7 +311,7 @@ def test_red_team_deliveries_through_the_dags(pipeline_run: dict) -> None:
     import csv
     import hashlib
 
-    from transforms.publish import snapshot
+    from transforms.publish.publication import snapshot
 
     day = "2026-11-27"
     data = pipeline_run["data"]
@@ -359,7 +359,7 @@ def test_red_team_deliveries_through_the_dags(pipeline_run: dict) -> None:
     def run(dag: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             ["bash", "-c", f"source scripts/pipeline_env.sh && uv run python -m "
-             f"transforms.airflow_run {dag} {day}"],
+             f"transforms.operations.airflow_run {dag} {day}"],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
     ingest_run = run("ingest_deliveries")

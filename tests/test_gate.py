@@ -19,13 +19,13 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from synthetic_marts import synthetic_marts
 
 from expectations import GateFailed, KnownValues, collect_known_values, run_gate
 from expectations.detectors import KINDS, detect
 from expectations.findings import Rule
-from expectations.synthetic import synthetic_marts
 from transforms.classification import load as load_classification
-from transforms.publish import (
+from transforms.publish.publication import (
     PublishError,
     current_publication,
     list_publications,

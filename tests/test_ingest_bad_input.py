@@ -13,10 +13,10 @@ import duckdb
 import polars as pl
 import pytest
 
-from transforms.ingest import ingest
-from transforms.keys import DomainKeys, KeyConfigurationError
+from transforms.ingest.run import ingest
+from transforms.ingest.validation import DeliveryRefused
+from transforms.privacy.keys import DomainKeys, KeyConfigurationError
 from transforms.sources.generate import generate_book
-from transforms.validation import DeliveryRefused
 
 AS_OF = date(2026, 11, 26)
 
@@ -146,7 +146,7 @@ def test_duplicate_delivery_is_harmless(book: Path) -> None:
 
 
 def test_missing_key_writes_nothing(book: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from transforms.tasks import ingest_system
+    from transforms.operations.tasks import ingest_system
 
     for name in ("PIPELINE_MASTER_KEY", "PIPELINE_MASTER_KEY_FILE", "AIRFLOW_HOME",
                  "AIRFLOW_CONN_PSEUDONYMISATION_MASTER_KEY"):

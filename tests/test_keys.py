@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from transforms import keys
+from transforms.privacy import keys
 
 
 def test_hkdf_rfc5869_case_1() -> None:

@@ -15,12 +15,12 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from synthetic_marts import KEY_VERSION, synthetic_marts
 
 from expectations import run_gate
-from expectations.synthetic import KEY_VERSION, synthetic_marts
 from transforms.classification import load as load_classification
-from transforms.privacy_report import DOCS_PATH, main, render_markdown
-from transforms.publish import publish
+from transforms.publish.privacy_report import DOCS_PATH, main, render_markdown
+from transforms.publish.publication import publish
 
 CLASSIFICATION = load_classification()
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -28,7 +28,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 def test_committed_classification_doc_is_up_to_date() -> None:
     assert DOCS_PATH.read_text(encoding="utf-8") == render_markdown(CLASSIFICATION), (
-        "docs/classification.md is stale: run `python -m transforms.privacy_report docs`"
+        "docs/classification.md is stale: run `python -m transforms.publish.privacy_report docs`"
     )
     assert main(["docs", "--check"]) == 0
 

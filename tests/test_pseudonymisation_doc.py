@@ -11,10 +11,10 @@ from datetime import date
 import polars as pl
 
 from transforms.classification import load
-from transforms.identifiers import normalise_person
-from transforms.keys import DomainKeys
-from transforms.minimise import minimise
-from transforms.pseudonymise import pseudonymise
+from transforms.ingest.minimise import minimise
+from transforms.privacy.identifiers import normalise_person
+from transforms.privacy.keys import DomainKeys
+from transforms.privacy.pseudonymise import pseudonymise
 
 
 def _stdlib_pseudonym(master: bytes, domain: str, normalised: str) -> str:

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transforms.keys import DomainKeys
-from transforms.pseudonymise import PSEUDONYM_PATTERN, pseudonymise
+from transforms.privacy.keys import DomainKeys
+from transforms.privacy.pseudonymise import PSEUDONYM_PATTERN, pseudonymise
 
 # RFC 4231 section 4: (key, data, HMAC-SHA-256 hex; case 5 is truncated to 128 bits)
 RFC4231 = [

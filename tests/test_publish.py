@@ -14,15 +14,15 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from synthetic_marts import synthetic_marts
 
-from expectations.synthetic import synthetic_marts
-from transforms import privacy_report
-from transforms import publish as publish_module
 from transforms.classification import load as load_classification
-from transforms.publish import (
+from transforms.publish import publication as publish_module
+from transforms.publish.publication import (
     PublishError,
     current_publication,
     list_publications,
+    privacy_report,
     publication_is_intact,
     publish,
     snapshot,

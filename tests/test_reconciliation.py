@@ -4,8 +4,8 @@ A small book from the real generator (plus a few hand-made rows for the cases it
 produce at this size) goes through the real ingest and `dbt build`. Independently of dbt, the
 same documented business rules are applied with polars and Decimal to the landing CSV files:
 
-- which landing rows are accepted: `transforms.validation.validate` (quarantine is not what is
-  under test here), then, per business key, the row of the latest delivery;
+- which landing rows are accepted: `transforms.ingest.validation.validate` (quarantine is not
+  what is under test here), then, per business key, the row of the latest delivery;
 - cover `[start_date, min(end_date, cancellation_date, as_of + 1))`, calendar-year periods,
   earned exposure = covered days / 365.25, earned premium = premium x covered days / term days
   rounded half away from zero to the cent;
@@ -15,8 +15,9 @@ same documented business rules are applied with polars and Decimal to the landin
   left out; amounts in GBP for GB contracts, EUR for FR, never added together;
 - the development rectangle per product x component x currency.
 
-Pseudonyms are computed from the landing values with the run's key (transforms.pseudonymise),
-so that every landing row maps to its mart row. One generation, ingest and build per module.
+Pseudonyms are computed from the landing values with the run's key
+(transforms.privacy.pseudonymise), so that every landing row maps to its mart row. One generation,
+ingest and build per module.
 """
 
 from __future__ import annotations
@@ -39,14 +40,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from transforms import dbt_run
+from transforms.build import dbt_run
+from transforms.build.dbt_run import run_dbt
 from transforms.classification import PROJECT_ROOT, load
-from transforms.dbt_run import run_dbt
-from transforms.ingest import ingest
-from transforms.keys import DomainKeys
-from transforms.pseudonymise import pseudonymise
+from transforms.ingest.run import ingest
+from transforms.ingest.validation import person_expr, read_raw, validate
+from transforms.privacy.keys import DomainKeys
+from transforms.privacy.pseudonymise import pseudonymise
 from transforms.sources.generate import generate_book
-from transforms.validation import person_expr, read_raw, validate
 
 AS_OF = date(2026, 11, 26)
 CONTRACTS = 2_000

@@ -2,7 +2,7 @@
 which must be quarantined, refused or blocked, and found nowhere the pipeline writes.
 
 Function level, without Airflow (the one run through the real DAGs is in test_end_to_end.py):
-- at the door (transforms.ingest): a value planted in every kept column of every system, written
+- at the door (transforms.ingest.run): a value planted in every kept column of every system, written
   in disguise (lower case, spaced, zero-width, full-width, Cyrillic or Greek look-alikes, split
   over two rows, as an amount or a count) and as a header or a file name;
 - at the gate (expectations.scan): the same disguises in marts, split over two columns or two
@@ -25,17 +25,17 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+from synthetic_marts import synthetic_marts
 
 from expectations import collect_known_values
 from expectations.findings import Rule
 from expectations.scan import scan_table
-from expectations.synthetic import synthetic_marts
 from transforms.classification import load as load_classification
-from transforms.ingest import ingest
-from transforms.keys import DomainKeys
-from transforms.leak_scan import scan
+from transforms.ingest.run import ingest
+from transforms.ingest.validation import DeliveryRefused
+from transforms.operations.leak_scan import scan
+from transforms.privacy.keys import DomainKeys
 from transforms.sources.generate import generate_book
-from transforms.validation import DeliveryRefused
 
 AS_OF = date(2026, 11, 26)
 VIN = "1M8GDM9AXKP042788"  # check digit valid
@@ -313,7 +313,7 @@ def test_each_disguise_in_a_mart_is_counted(marts: dict, plant: MartPlant) -> No
 ])
 def test_unmask_undoes_disguises_the_same_in_polars_and_python(disguised: str, plain: str
                                                                ) -> None:
-    from transforms.text_fold import unmask, unmask_text
+    from transforms.privacy.text_fold import unmask, unmask_text
 
     assert pl.select(unmask(pl.lit(disguised))).item() == plain
     assert unmask_text(disguised) == plain

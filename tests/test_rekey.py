@@ -10,10 +10,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from transforms.ingest import ingest
-from transforms.keys import DomainKeys
-from transforms.load import KeyVersionMismatch
-from transforms.rekey import RotationRefused, rekey
+from transforms.ingest.load import KeyVersionMismatch
+from transforms.ingest.run import ingest
+from transforms.operations.rekey import RotationRefused, rekey
+from transforms.privacy.keys import DomainKeys
 from transforms.sources.generate import generate_book
 
 

@@ -19,14 +19,14 @@ import polars as pl
 import pytest
 from rights_book import Book, make_book, write_dpo
 
-from transforms import rights
 from transforms.classification import PROJECT_ROOT, load
-from transforms.keys import DomainKeys
-from transforms.leak_scan import identifier_values, scan
-from transforms.pseudonymise import pseudonymise
-from transforms.retention import RetentionConfigError, RetentionPolicy, apply_retention
-from transforms.retention_files import NeverKeptViolation
-from transforms.retention_rules import held_contracts
+from transforms.operations.leak_scan import identifier_values, scan
+from transforms.privacy.keys import DomainKeys
+from transforms.privacy.pseudonymise import pseudonymise
+from transforms.retention.files import NeverKeptViolation
+from transforms.retention.rules import held_contracts
+from transforms.retention.run import RetentionConfigError, RetentionPolicy, apply_retention
+from transforms.rights import processing as rights
 from transforms.settings import environment
 
 D26 = date(2026, 11, 26)
@@ -364,7 +364,7 @@ def test_the_dag_runs_through_airflow(tmp_path: Path) -> None:
     env.pop("PIPELINE_AS_OF", None)
     script = ("source scripts/pipeline_env.sh && mkdir -p \"$AIRFLOW_HOME\" && "
               "uv run airflow db migrate >/dev/null && "
-              "uv run python -m transforms.airflow_run retention_and_rights 2026-11-26")
+              "uv run python -m transforms.operations.airflow_run retention_and_rights 2026-11-26")
     proc = subprocess.run(["bash", "-c", script], cwd=PROJECT_ROOT, env=env,
                           capture_output=True, text=True, timeout=600)
     (tmp_path / "airflow.log").write_text(proc.stdout + proc.stderr)

@@ -40,16 +40,17 @@ from rights_book import (
     write_dpo,
 )
 
-from transforms import raw_rewrite, rights
+from transforms import landing as raw_rewrite
+from transforms.build.dbt_run import run_dbt
 from transforms.classification import PROJECT_ROOT, load
-from transforms.dbt_run import run_dbt
-from transforms.keys import DomainKeys
-from transforms.leak_scan import scan
-from transforms.pseudonymise import pseudonymise
-from transforms.publish import current_publication, publications_root, publish
-from transforms.removals import latest_removal, retire_stale_publications
+from transforms.operations.leak_scan import scan
+from transforms.privacy.keys import DomainKeys
+from transforms.privacy.pseudonymise import pseudonymise
+from transforms.publish.publication import current_publication, publications_root, publish
+from transforms.rights import processing as rights
+from transforms.rights.removals import latest_removal, retire_stale_publications
+from transforms.rights.subject_resolution import identity_frame
 from transforms.settings import environment
-from transforms.subjects import identity_frame
 
 D26, D27, D28 = date(2026, 11, 26), date(2026, 11, 27), date(2026, 11, 28)
 MARTS_AS_OF = D26  # one as-of for every build, so that rows compare across days

@@ -13,9 +13,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from transforms import airflow_run
-from transforms.leftovers import remove_leftovers
-from transforms.run_date import NoRunDate, asset_extra, event_extras, resolve_as_of
+from transforms.ingest.leftovers import remove_leftovers
+from transforms.operations import airflow_run
+from transforms.operations.run_date import NoRunDate, asset_extra, event_extras, resolve_as_of
 
 
 @pytest.fixture

@@ -1,0 +1,2 @@
+"""Privacy rules applied to values: keys, identifier normalisation, text folding,
+pseudonymisation, generalisation."""

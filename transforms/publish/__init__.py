@@ -1,0 +1,1 @@
+"""Publishing marts that passed the gate, with the privacy report."""

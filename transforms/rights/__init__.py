@@ -1,0 +1,1 @@
+"""Data-subject rights: request intake, subject resolution, processing, erasure, removal events."""

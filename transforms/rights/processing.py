@@ -1,0 +1,358 @@
+"""Data-subject requests from the DPO's feed, applied by the pipeline itself.
+
+The source systems do not act on requests (docs/source-contract.md), so the pipeline must. Each
+request of `landing/dpo/<date>/subject_requests.csv` is read raw, in memory only, and processed
+once (by request id; a repeated delivery of the same request is harmless):
+
+* erasure: every record of the subject is deleted from every pseudonymised table of every
+  domain, from the marts and intermediate tables already built, from the subject-request tables,
+  from the landing files still kept and from the quarantine, in one warehouse transaction; the
+  subject's dpo-domain pseudonyms go to the suppression list so that redeliveries are dropped at
+  ingest (transforms/suppression.py); the warehouse file is compacted; publications made before
+  are retired once a rebuild has published a new one (transforms/removals.py);
+* objection, consent withdrawal, restriction, lifting of a restriction: enforced by the dbt
+  models from the request rows the ingest loads (pseudo_<purpose>.dpo__subject_requests); here
+  the request is resolved, counted and recorded once that row is in the warehouse;
+* access: the records found, per table, are counted; the DPO's command line
+  (`python -m transforms.rights.processing access ...`) gives the same answer on demand.
+
+Every request leaves one row in `audit.subject_requests`: request id, type, dates, status and
+counts per table, never the identity. Bad input gets a status, never a crash: see STATUSES.
+
+Why resolution goes through the raw data: see transforms/subjects.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from transforms import landing as raw_rewrite
+from transforms import settings
+from transforms.classification import Classification
+from transforms.classification import load as load_classification
+from transforms.compaction import compact_if_due
+from transforms.ingest.suppression import load_suppression
+from transforms.privacy.keys import DomainKeys, load_domain_keys
+from transforms.rights.erasure import RawZone, erase, sweep_suppressed
+from transforms.rights.requests import (
+    FINAL,
+    MART_TYPES,
+    REQUEST_ID,
+    REQUEST_TYPES,
+    STATUSES,
+    Request,
+    ensure_audit,
+    final_request_ids,
+    read_requests,
+    record,
+)
+from transforms.rights.subject_resolution import (
+    ConflictingIdentifiers,
+    GivenIdentifiers,
+    MalformedIdentifiers,
+    RawIndex,
+    Subject,
+    clues,
+    load_raw_index,
+    match_sql,
+    pseudo_tables,
+    resolve_request,
+)
+
+__all__ = ["FINAL", "MART_TYPES", "REQUEST_ID", "REQUEST_TYPES", "STATUSES", "ProcessReport",
+           "access_report", "final_request_ids", "main", "process_requests"]
+
+log = logging.getLogger(__name__)
+
+RESOLVED = "pseudo_{d}.dpo__subject_requests_resolved"
+
+
+@dataclass
+class Context:
+    """One run of request processing: the warehouse connection, the keys, the raw zone, and
+    the in-memory index of raw identifiers (rebuilt after the raw files change)."""
+
+    con: duckdb.DuckDBPyConnection
+    keys: DomainKeys
+    zone: RawZone
+    as_of: date
+    _index: RawIndex | None = None
+
+    def index(self) -> RawIndex:
+        if self._index is None:
+            self._index = load_raw_index(self.zone.landing, self.zone.quarantine,
+                                         self.zone.classification)
+        return self._index
+
+    def raw_changed(self) -> None:
+        self._index = None
+
+
+@dataclass
+class ProcessReport:
+    """Counts for the DAG's XCom and the logs: never an identifier."""
+
+    requests_read: int = 0
+    repeats_skipped: int = 0
+    already_processed: int = 0
+    statuses: Counter = field(default_factory=Counter)
+    erasures: int = 0
+    rows_erased: int = 0
+    redelivered_rows_swept: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {**self.__dict__, "statuses": dict(self.statuses)}
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.rows_erased or self.redelivered_rows_swept
+                    or self.statuses.get("done", 0))
+
+
+def _in_warehouse(con: duckdb.DuckDBPyConnection, request_id: str, domains: tuple[str, ...]
+                  ) -> bool:
+    """Whether the ingest has loaded the request row the dbt models enforce it from."""
+    for domain in domains:
+        table = f"pseudo_{domain}.dpo__subject_requests"
+        if table not in pseudo_tables(con, domain):
+            return False
+        n = con.execute(f"select count(*) from {table} where request_id = ?",
+                        [request_id]).fetchall()[0][0]
+        if not n:
+            return False
+    return True
+
+
+RESOLVED_KEYS = {
+    "actuarial": ["person_key", "contract_key"],
+    "marketing": ["person_key", "contract_key", "customer_key"],
+}
+
+
+def ensure_resolution_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the (empty) resolution tables, so that dbt can always read them."""
+    for domain, keys in RESOLVED_KEYS.items():
+        con.execute(f"create schema if not exists pseudo_{domain}")
+        con.execute(f"create table if not exists {RESOLVED.format(d=domain)} (request_id varchar, "
+                    "request_type varchar, received_date date, "
+                    + ", ".join(f"{k} varchar" for k in keys) + ", _key_version varchar)")
+
+
+def record_resolution(con: duckdb.DuckDBPyConnection, req: Request, subject: Subject,
+                      key_version: str) -> int:
+    """Write, per domain, the subject's contract and person pseudonyms under the request id
+    (`pseudo_<domain>.dpo__subject_requests_resolved`, shaped like dpo__subject_requests).
+
+    Why: the request row the ingest loads carries only the pseudonyms of what the subject gave;
+    a restriction given with a customer number alone cannot be matched in the actuarial domain,
+    which has no customer pseudonym. The resolution through the raw data can, and this table
+    hands its result to the retention hold (and to the dbt models, which may union it).
+    """
+    n = 0
+    ensure_resolution_tables(con)
+    for domain, keys in RESOLVED_KEYS.items():
+        pseudonyms = subject.pseudonyms.get(domain, {})
+        table = RESOLVED.format(d=domain)
+        con.execute(f"delete from {table} where request_id = ?", [req.request_id])
+        contracts = f"pseudo_{domain}.policy_admin__contracts"
+        rows: set[tuple] = set()
+        if contracts in pseudo_tables(con, domain):
+            columns = pseudo_tables(con, domain)[contracts]
+            where, params = match_sql(columns, pseudonyms)
+            rows |= set(con.execute(f"select distinct {', '.join(keys)} from {contracts} "
+                                    f"where {where}", params).fetchall())
+        rows |= {(p, *([None] * (len(keys) - 1))) for p in pseudonyms.get("person", ())}
+        for row in sorted(rows, key=lambda r: tuple(x or "" for x in r)):
+            con.execute(f"insert into {table} values (?, ?, ?, {', '.join('?' * len(keys))}, ?)",
+                        [req.request_id, req.request_type, req.received_date, *row,
+                         key_version])
+            n += 1
+    return n
+
+
+def process_one(ctx: Context, req: Request, report: ProcessReport) -> str:
+    """Apply one request and record it; returns its status."""
+    def done(status: str, counts: dict[str, int] | None = None) -> str:
+        record(ctx.con, req, status, counts or {}, ctx.as_of, ctx.keys)
+        return status
+
+    if req.problem is not None or req.request_type is None:
+        return done("rejected_malformed")
+    if req.request_type == "unknown":
+        return done("rejected_unknown_type")
+    if not req.given.any_given():
+        return done("rejected_malformed")
+    try:
+        found = clues(req.given)
+    except MalformedIdentifiers:
+        return done("rejected_malformed")
+    if not found:
+        return done("rejected_insufficient_identifiers")
+    try:
+        subject = resolve_request(ctx.con, ctx.index(), ctx.keys, found)
+    except ConflictingIdentifiers:
+        return done("rejected_conflicting_identifiers")
+    if req.request_type == "erasure":
+        status = "done" if subject.records else "no_match"
+        rows = erase(ctx.con, ctx.keys, ctx.zone, ctx.as_of, req,
+                     subject if subject.records else None, status)
+        ctx.raw_changed()
+        report.erasures += status == "done"
+        report.rows_erased += rows
+        return status
+    counts = {k: v for k, v in subject.counts.items() if "subject_requests" not in k}
+    if not subject.records:
+        return done("no_match")
+    if req.request_type in MART_TYPES:
+        domains = ("actuarial", "marketing") if req.request_type.startswith("restriction") \
+            else ("marketing",)
+        # the resolution is in force from the next build even before the ingest has loaded the
+        # request row: no build may publish a restricted subject in between
+        status = "done" if _in_warehouse(ctx.con, req.request_id, domains) else "awaiting_ingest"
+        ctx.con.execute("begin transaction")
+        try:
+            record_resolution(ctx.con, req, subject, ctx.keys.key_version)
+            done(status, counts)
+            ctx.con.execute("commit")
+        except BaseException:
+            ctx.con.execute("rollback")
+            raise
+        return status
+    return done("done", counts)
+
+
+def process_requests(landing: Path, quarantine: Path, warehouse: Path, keys: DomainKeys,
+                     as_of: date, *, classification: Classification | None = None,
+                     compact: bool = True) -> ProcessReport:
+    """Process every request not yet processed, received in deliveries up to `as_of`."""
+    classification = classification or load_classification()
+    report = ProcessReport()
+    raw_rewrite.discard_pending(landing, quarantine)
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(warehouse))
+    try:
+        ensure_audit(con)
+        ctx = Context(con, keys, RawZone(landing, quarantine, classification), as_of)
+        suppression = load_suppression(con, keys)
+        if suppression.stale:
+            log.warning("%d suppression entries were made with another key version and cannot "
+                        "be matched (see docs/retention-and-rights.md)", suppression.stale)
+        report.redelivered_rows_swept = sweep_suppressed(con, keys, ctx.zone, suppression)
+        ctx.raw_changed()
+        requests, report.repeats_skipped = read_requests(landing, keys, as_of)
+        report.requests_read = len(requests)
+        finished = final_request_ids(con)
+        for req in requests:
+            if req.request_id in finished:
+                report.already_processed += 1
+                continue
+            try:
+                status = process_one(ctx, req, report)
+            except Exception as exc:  # never a crash, never a partial erasure
+                log.error("request %s: %s; nothing changed, retried next run", req.request_id,
+                          type(exc).__name__)
+                record(con, req, "failed", {}, as_of, keys)
+                status = "failed"
+            report.statuses[status] += 1
+    finally:
+        con.close()
+    if compact:  # deleted rows must not survive in the file (marked due by the erasure)
+        compact_if_due(warehouse)
+    log.info("subject requests: %s", json.dumps(report.as_dict(), default=str))
+    return report
+
+
+# -- access --------------------------------------------------------------------------------
+
+
+def access_report(given: GivenIdentifiers, *, landing: Path, quarantine: Path, warehouse: Path,
+                  keys: DomainKeys, classification: Classification | None = None
+                  ) -> dict[str, int]:
+    """Records held about a subject, per table (and raw place): counts only."""
+    classification = classification or load_classification()
+    found = clues(given)
+    if not found:
+        raise MalformedIdentifiers("not enough identifiers: give a contract number, a customer "
+                                   "number, or surname, first name and date of birth")
+    index = load_raw_index(landing, quarantine, classification)
+    con = duckdb.connect(str(warehouse), read_only=True) if warehouse.exists() else None
+    try:
+        subject = resolve_request(con, index, keys, found)
+    finally:
+        if con is not None:
+            con.close()
+    return dict(sorted(subject.counts.items()))
+
+
+def _access_main(args: argparse.Namespace) -> int:
+    given = GivenIdentifiers(args.surname, args.first_name, args.date_of_birth, args.email,
+                             args.contract_number, args.customer_number)
+    p = settings.paths()
+    try:
+        counts = access_report(given, landing=p.landing, quarantine=p.quarantine,
+                               warehouse=p.warehouse, keys=load_domain_keys())
+    except MalformedIdentifiers as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ConflictingIdentifiers as exc:
+        print(f"error: {exc}; check them with the subject", file=sys.stderr)
+        return 3
+    except duckdb.IOException:
+        print("error: the warehouse is in use by another process; try again", file=sys.stderr)
+        return 1
+    if not counts:
+        print("No record found for the identifiers given.")
+        return 0
+    width = max(len(k) for k in counts)
+    print("Records held about the subject (table: count). Raw places are landing files still "
+          "kept and the quarantine;\nsubject_requests rows are the subject's own requests.")
+    for place, n in counts.items():
+        print(f"  {place:<{width}}  {n:>6}")
+    print(f"  {'total':<{width}}  {sum(counts.values()):>6}")
+    return 0
+
+
+def _process_main(args: argparse.Namespace) -> int:
+    p = settings.paths()
+    as_of = args.as_of or settings.as_of_override() or date.today()
+    report = process_requests(p.landing, p.quarantine, p.warehouse, load_domain_keys(), as_of)
+    print(json.dumps(report.as_dict(), indent=2, default=str))
+    return 1 if report.statuses.get("failed") else 0
+
+
+def _date_arg(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected YYYY-MM-DD") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m transforms.rights.processing",
+        description="Data-subject rights: access report for the DPO, request processing.")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    acc = sub.add_parser("access", help="count the records held about a subject "
+                                        "(never prints an identifier)")
+    # plain strings: argparse would echo a value it cannot convert
+    for flag in ("--surname", "--first-name", "--date-of-birth", "--email", "--contract-number",
+                 "--customer-number"):
+        acc.add_argument(flag, default=None, metavar="TEXT")
+    proc = sub.add_parser("process", help="process the DPO feed's pending requests")
+    proc.add_argument("--as-of", type=_date_arg, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return _access_main(args) if args.cmd == "access" else _process_main(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
