@@ -13,10 +13,9 @@ triggering asset event carries (transforms/run_date.py): the same date as the pr
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import dag, task
 
-WAREHOUSE = Asset("warehouse_pseudonymised")
-PUBLISHED = Asset("published_marts")
+from transforms.operations.assets import PUBLISHED, WAREHOUSE
 
 
 @dag(

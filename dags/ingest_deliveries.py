@@ -12,9 +12,9 @@ for a later run, and the asset event tells build_and_publish which date to build
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import dag, task
 
-WAREHOUSE = Asset("warehouse_pseudonymised")
+from transforms.operations.assets import WAREHOUSE
 
 
 @dag(
@@ -41,12 +41,9 @@ def ingest_deliveries() -> None:
 
     @task(outlets=[WAREHOUSE])
     def ingest_dpo(ds: str | None = None, outlet_events=None) -> dict:
-        from transforms.operations.run_date import asset_extra
         from transforms.operations.tasks import ingest_system
 
-        result = ingest_system("dpo", ds)
-        outlet_events[WAREHOUSE].extra = asset_extra(result["as_of"])
-        return result
+        return ingest_system("dpo", ds, outlet_events)
 
     ingest_policy_admin() >> ingest_claims() >> ingest_dpo()
 

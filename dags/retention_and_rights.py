@@ -17,9 +17,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import dag, task
 
-WAREHOUSE = Asset("warehouse_pseudonymised")
+from transforms.operations.assets import WAREHOUSE
 
 
 @dag(
@@ -60,15 +60,9 @@ def retention_and_rights() -> None:
     @task(outlets=[WAREHOUSE])
     def signal_rebuild(requests: dict, retention: dict, retired: dict,
                        outlet_events=None) -> dict:
-        from airflow.sdk.exceptions import AirflowSkipException
+        from transforms.operations.rights_tasks import signal_rebuild
 
-        from transforms.operations.rights_tasks import rebuild_needed
-        from transforms.operations.run_date import asset_extra
-
-        if not rebuild_needed(requests, retention, retired):
-            raise AirflowSkipException("nothing changed: no rebuild needed")
-        outlet_events[WAREHOUSE].extra = asset_extra(requests["as_of"])
-        return {"rebuild": True}
+        return signal_rebuild(requests, retention, retired, outlet_events)
 
     requests = process_subject_requests()
     retention = apply_retention()

@@ -20,9 +20,9 @@ import polars as pl
 from transforms.classification import load
 from transforms.ingest.run import DeliveryReport, ingest
 from transforms.privacy.identifiers import normalise
+from transforms.privacy.identity import identity_frame
 from transforms.privacy.keys import DomainKeys
 from transforms.privacy.pseudonymise import pseudonymise
-from transforms.rights.subject_resolution import identity_frame
 from transforms.settings import Paths
 from transforms.sources.generate import generate_book
 

@@ -44,12 +44,13 @@ from transforms import landing as raw_rewrite
 from transforms.build.dbt_run import run_dbt
 from transforms.classification import PROJECT_ROOT, load
 from transforms.operations.leak_scan import scan
+from transforms.privacy.identity import identity_frame
 from transforms.privacy.keys import DomainKeys
 from transforms.privacy.pseudonymise import pseudonymise
 from transforms.publish.publication import current_publication, publications_root, publish
+from transforms.publish.retirement import retire_stale_publications
 from transforms.rights import processing as rights
-from transforms.rights.removals import latest_removal, retire_stale_publications
-from transforms.rights.subject_resolution import identity_frame
+from transforms.rights.removals import latest_removal
 from transforms.settings import environment
 
 D26, D27, D28 = date(2026, 11, 26), date(2026, 11, 27), date(2026, 11, 28)

@@ -1,4 +1,5 @@
-"""SHA-256 of files, read in blocks: manifests (source systems, ingest, publication) use it."""
+"""SHA-256, the one digest of the delivery and publication manifests (source systems, ingest,
+raw rewrites, publication): files read in blocks, or bytes already in memory."""
 
 from __future__ import annotations
 
@@ -13,3 +14,8 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def bytes_sha256(data: bytes) -> str:
+    """Hex SHA-256 of bytes in memory (a raw file being rewritten)."""
+    return hashlib.sha256(data).hexdigest()

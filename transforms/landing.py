@@ -1,11 +1,17 @@
-"""Remove rows from the raw files the pipeline still holds: landing CSVs (with their manifest)
-and quarantine Parquet files.
+"""The landing contract, in one place: where deliveries are, when one is complete, how its raw
+files are read, and how rows are removed from them.
 
-Why byte-preserving: a landing file is the source system's evidence; only the removed rows may
-change. The CSV is cut into physical records (a quoted field may span lines) and the records of
-the removed rows are left out, every other byte stays as delivered. The manifest gets the new
-SHA-256 and row count, so the ingest still accepts the delivery, and the audit's checksum of an
-already loaded file is moved along with it (`audit.deliveries`), so the ingest does not reload it.
+Layout (docs/source-contract.md): `<landing>/<system>/<YYYY-MM-DD>/<entity>.csv`, with
+`_manifest.json` written last (each file's rows and SHA-256): a folder without it is still being
+written. Quarantined raw rows sit in `<quarantine>/<system>/<date>/<entity>.parquet`. Every other
+module walks deliveries through the functions here, so that the contract is read one way only.
+
+Removing rows (erasure, suppression sweep) is byte-preserving: a landing file is the source
+system's evidence; only the removed rows may change. The CSV is cut into physical records (a
+quoted field may span lines) and the records of the removed rows are left out, every other byte
+stays as delivered. The manifest gets the new SHA-256 and row count, so the ingest still accepts
+the delivery, and the audit's checksum of an already loaded file is moved along with it
+(`audit.deliveries`), so the ingest does not reload it.
 
 Two phases, so that an erasure is all or nothing: `prepare` writes every new file beside the old
 one (`*.rights-tmp`) and changes nothing; `commit` renames them into place (the CSVs first, the
@@ -16,21 +22,114 @@ brings the files in line again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import pyarrow.parquet as pq
 
+from transforms.checksums import bytes_sha256
 from transforms.classification import Classification, Entity
-from transforms.rights.subject_resolution import MANIFEST, raw_files, read_quarantine, read_raw_csv
 
+MANIFEST = "_manifest.json"  # written last by the source system: the delivery is complete
 TMP_SUFFIX = ".rights-tmp"
+
+# -- the delivery folders ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    system: str
+    delivery_date: date
+    path: Path
+
+    @property
+    def label(self) -> str:
+        return f"{self.system}/{self.delivery_date.isoformat()}"
+
+
+def dated_folders(landing: Path, system: str) -> list[Delivery]:
+    """The system's delivery folders (named by their date), oldest first; other entries are
+    not deliveries and are ignored."""
+    out = []
+    for folder in sorted((landing / system).glob("*")):
+        try:
+            day = date.fromisoformat(folder.name)
+        except ValueError:
+            continue
+        if folder.is_dir():
+            out.append(Delivery(system, day, folder))
+    return out
+
+
+def discover(landing: Path, classification: Classification) -> list[Delivery]:
+    """Every delivery folder of a known system, oldest first."""
+    found = [d for system in classification.systems for d in dated_folders(landing, system)]
+    return sorted(found, key=lambda dl: (dl.delivery_date, dl.system))
+
+
+def complete_deliveries(landing: Path, system: str, until: date | None = None) -> list[Path]:
+    """Delivery folders of a system that carry their manifest (others are still being written)."""
+    return [d.path for d in dated_folders(landing, system)
+            if (d.path / MANIFEST).is_file() and (until is None or d.delivery_date <= until)]
+
+
+def every_delivery_folder(landing: Path) -> list[Path]:
+    """Every folder one level below a system, whatever its name or state: what the gate reads
+    raw values from (anything that may have reached the landing zone)."""
+    return sorted(d for d in landing.glob("*/*") if d.is_dir())
+
+
+def manifest_files(folder: Path) -> dict | None:
+    """The manifest's `files` (name -> rows, sha256), or None when it is missing or unreadable."""
+    try:
+        return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+# -- the raw files -----------------------------------------------------------------------------
+
+
+def read_raw_csv(path: Path) -> pl.DataFrame | None:
+    """A landing file as strings, or None when it cannot be parsed (the ingest refuses it too)."""
+    try:
+        return pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
+    except (pl.exceptions.PolarsError, OSError):
+        return None
+
+
+def read_quarantine(path: Path) -> pl.DataFrame | None:
+    try:
+        return pl.read_parquet(path)
+    except (pl.exceptions.PolarsError, OSError):
+        return None
+
+
+def raw_files(landing: Path, quarantine: Path, classification: Classification,
+              until: date | None = None) -> Iterable[tuple[str, Entity, Path]]:
+    """(where, entity, path) of every raw file the pipeline still holds."""
+    for system in classification.systems:
+        for folder in complete_deliveries(landing, system, until):
+            for entity in classification.entities_of(system):
+                path = folder / f"{entity.name}.csv"
+                if path.is_file():
+                    yield "landing", entity, path
+        for path in sorted((quarantine / system).glob("*/*.parquet")):
+            try:
+                entity = classification.entity(system, path.stem)
+            except KeyError:
+                continue
+            yield "quarantine", entity, path
+
+
+# -- removing rows from raw files --------------------------------------------------------------
+
 
 # (raw frame, entity) -> True for the rows to remove
 Matcher = Callable[[pl.DataFrame, Entity], pl.Series]
@@ -59,10 +158,6 @@ def split_records(data: bytes) -> tuple[list[bytes], bool]:
     if pending:
         raise RawRewriteError("unbalanced quotes: the file is not well-formed CSV")
     return records, trailing
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 @dataclass
@@ -143,7 +238,7 @@ def _plan_csv(path: Path, entity: Entity, matcher: Matcher) -> PlannedFile | Non
     tmp = path.with_name(path.name + TMP_SUFFIX)
     tmp.write_bytes(new)
     return PlannedFile(path, tmp, "landing", f"landing:{entity.system}/{entity.name}", n,
-                       _sha256(data), _sha256(new), frame.height - n)
+                       bytes_sha256(data), bytes_sha256(new), frame.height - n)
 
 
 def _plan_parquet(path: Path, entity: Entity, matcher: Matcher) -> PlannedFile | None:

@@ -39,22 +39,11 @@ from transforms.ingest.validation import (
     scan_raw,
     validate,
 )
+from transforms.landing import MANIFEST, Delivery, discover
 from transforms.privacy.keys import DomainKeys
 
 log = logging.getLogger(__name__)
-MANIFEST = "_manifest.json"
 BATCH_ROWS = 250_000  # bounded memory: see bench/pseudonymise.py
-
-
-@dataclass(frozen=True)
-class Delivery:
-    system: str
-    delivery_date: date
-    path: Path
-
-    @property
-    def label(self) -> str:
-        return f"{self.system}/{self.delivery_date.isoformat()}"
 
 
 @dataclass
@@ -70,21 +59,6 @@ class DeliveryReport:
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
-
-
-def discover(landing: Path, classification: Classification) -> list[Delivery]:
-    """Every delivery folder of a known system, oldest first."""
-    found = []
-    for system in classification.systems:
-        for folder in sorted((landing / system).glob("*")):
-            if not folder.is_dir():
-                continue
-            try:
-                d = date.fromisoformat(folder.name)
-            except ValueError:
-                continue
-            found.append(Delivery(system, d, folder))
-    return sorted(found, key=lambda dl: (dl.delivery_date, dl.system))
 
 
 def _listing(names: list[str], among: list[str]) -> str:

@@ -28,9 +28,9 @@ import duckdb
 import polars as pl
 
 from transforms.classification import Entity
+from transforms.privacy.identity import PERSON, identity_exprs
 from transforms.privacy.keys import DomainKeys
 from transforms.privacy.pseudonymise import pseudonymise
-from transforms.rights.subject_resolution import PERSON, identity_exprs
 
 TABLE = "rights.erasure_suppression"
 DOMAIN = "dpo"

@@ -21,7 +21,8 @@ import duckdb
 
 from transforms import settings
 from transforms.classification import load as load_classification
-from transforms.ingest.run import discover, ingest
+from transforms.ingest.run import ingest
+from transforms.landing import discover
 from transforms.privacy.keys import DomainKeys, load_domain_keys
 
 log = logging.getLogger(__name__)

@@ -13,9 +13,10 @@ from transforms import settings
 from transforms.compaction import compact_if_due
 from transforms.operations.run_date import resolve_as_of
 from transforms.privacy.keys import load_domain_keys
+from transforms.publish.retirement import retire_stale_publications
 from transforms.retention.run import apply_retention
 from transforms.rights.processing import process_requests
-from transforms.rights.removals import latest_removal, retire_stale_publications
+from transforms.rights.removals import latest_removal
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,19 @@ def retire_publications() -> dict:
     """Delete publications made before the latest erasure or purge (never the current one)."""
     p = settings.paths()
     return _record("retire", retire_stale_publications(p.published, latest_removal(p.warehouse)))
+
+
+def signal_rebuild(requests: dict, retention: dict, retired: dict, outlet_events) -> dict:
+    """Emit the warehouse asset event (for the run's as-of date) when a rebuild is due; skip the
+    task otherwise, so that build_and_publish is not triggered for nothing."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from transforms.operations.assets import WAREHOUSE, announce
+
+    if not rebuild_needed(requests, retention, retired):
+        raise AirflowSkipException("nothing changed: no rebuild needed")
+    announce(outlet_events, WAREHOUSE, requests["as_of"])
+    return {"rebuild": True}
 
 
 def rebuild_needed(requests: dict, retention: dict, retired: dict) -> bool:

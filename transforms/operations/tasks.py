@@ -32,9 +32,10 @@ def _record(name: str, payload: dict) -> dict:
     return payload
 
 
-def ingest_system(system: str, ds: str | None = None) -> dict:
+def ingest_system(system: str, ds: str | None = None, outlet_events=None) -> dict:
     """Validate, quarantine, pseudonymise and load every pending delivery of one system, up to
-    the run's as-of date (a delivery dated later belongs to a later run)."""
+    the run's as-of date (a delivery dated later belongs to a later run). With the task's
+    `outlet_events` (the last ingest task), the warehouse asset event carries that date."""
     p = settings.paths()
     keys = load_domain_keys()
     as_of = resolve_as_of(ds)
@@ -48,6 +49,10 @@ def ingest_system(system: str, ds: str | None = None) -> dict:
         "rows_quarantined": sum(r.rows_quarantined for r in reports),
         "rows_loaded": sum(r.rows_loaded for r in reports),
     }
+    if outlet_events is not None:
+        from transforms.operations.assets import WAREHOUSE, announce
+
+        announce(outlet_events, WAREHOUSE, payload["as_of"])
     return _record(f"ingest-{system}", payload)
 
 
@@ -78,9 +83,10 @@ def build_marts(as_of: str) -> dict:
 def gate_marts() -> dict:
     """Run the publication gate over every mart; raise (failing the task) when it fails."""
     from expectations import collect_known_values, foreign_pseudonyms, run_gate
+    from transforms.landing import every_delivery_folder
 
     p = settings.paths()
-    deliveries = sorted(d for d in p.landing.glob("*/*") if d.is_dir())
+    deliveries = every_delivery_folder(p.landing)
     # Great Expectations' import (about 6 s, Python-bound) and the other-domain pseudonyms
     # (DuckDB) run beside the raw-value collection (polars): each releases the GIL the others
     # need. The raw values themselves stay in this process's memory, never in XCom or a file.
@@ -108,7 +114,8 @@ def publish_marts(run_id: str | None = None) -> dict:
 
     from expectations import report_files
     from transforms.publish.publication import publish
-    from transforms.rights.removals import latest_removal, retire_stale_publications
+    from transforms.publish.retirement import retire_stale_publications
+    from transforms.rights.removals import latest_removal
 
     p = settings.paths()
     run_id = run_id or datetime.now(UTC).strftime("run-%Y%m%dT%H%M%SZ")

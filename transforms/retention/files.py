@@ -15,7 +15,6 @@ the landing files (deleted above) and quarantined rows, from which those columns
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -29,8 +28,8 @@ import pyarrow.parquet as pq
 
 from transforms.classification import Classification
 from transforms.ingest.load import loaded_checksums
+from transforms.landing import dated_folders, manifest_files, read_raw_csv
 from transforms.rights.requests import REQUEST_ID, final_request_ids
-from transforms.rights.subject_resolution import MANIFEST, read_raw_csv
 
 NEVER_KEPT_CATEGORIES = ("location", "telephone_recording")
 NEVER_KEPT_COLUMN = re.compile(r"latitude|longitude|gps|geoloc|recording|call_", re.IGNORECASE)
@@ -46,13 +45,6 @@ class ExpiredDelivery:
     delivery_date: date
     folder: Path
     files: dict = field(default_factory=dict)
-
-
-def _manifest_files(folder: Path) -> dict | None:
-    try:
-        return json.loads((folder / MANIFEST).read_text(encoding="utf-8"))["files"]
-    except (OSError, ValueError, KeyError):
-        return None
 
 
 def _requests_done(folder: Path, finished: set[str]) -> bool:
@@ -75,14 +67,11 @@ def expired_deliveries(con: duckdb.DuckDBPyConnection, landing: Path,
     finished = final_request_ids(con)
     out, kept = [], 0
     for system in classification.systems:
-        for folder in sorted((landing / system).glob("*")):
-            try:
-                day = date.fromisoformat(folder.name)
-            except ValueError:
+        for delivery in dated_folders(landing, system):
+            folder, day = delivery.path, delivery.delivery_date
+            if day + timedelta(days=grace_days) > as_of:
                 continue
-            if not folder.is_dir() or day + timedelta(days=grace_days) > as_of:
-                continue
-            files = _manifest_files(folder)
+            files = manifest_files(folder)
             ok = files is not None and all(
                 loaded.get((system, name.removesuffix(".csv"), day)) == meta.get("sha256")
                 for name, meta in files.items()

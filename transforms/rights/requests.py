@@ -19,14 +19,10 @@ from pathlib import Path
 
 import duckdb
 
+from transforms.landing import complete_deliveries, read_raw_csv
 from transforms.privacy.keys import DomainKeys
 from transforms.rights.removals import utc_now
-from transforms.rights.subject_resolution import (
-    REQUESTS_ENTITY,
-    GivenIdentifiers,
-    complete_deliveries,
-    read_raw_csv,
-)
+from transforms.rights.subject_resolution import REQUESTS_ENTITY, GivenIdentifiers
 
 REQUEST_TYPES = ("erasure", "objection", "consent_withdrawal", "restriction",
                  "restriction_lifted", "access")

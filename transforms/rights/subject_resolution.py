@@ -6,8 +6,9 @@ table anywhere that says "this actuarial contract is that marketing customer". T
 the raw identifiers. A subject is therefore resolved in three steps:
 
 1. the identifiers the subject gave, normalised exactly as the pipeline normalises before hashing
-   (transforms/identifiers.py), become *clues*: a contract number, a customer number, the person
-   (surname, first name, date of birth), or names plus email (prospects often give no birth date);
+   (transforms/privacy/identity.py), become *clues*: a contract number, a customer number, the
+   person (surname, first name, date of birth), or names plus email (prospects often give no
+   birth date);
 2. the clues are expanded over the raw rows still held (landing deliveries and quarantine, read
    in memory only, never written anywhere): a matched contract adds its customer number and
    person, a matched claim its claim number, and so on, until nothing new is found;
@@ -31,25 +32,28 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from transforms.classification import Classification, Entity
+from transforms.classification import Classification
+from transforms.landing import raw_files, read_quarantine, read_raw_csv
 from transforms.privacy.identifiers import (
     UNIT_SEPARATOR,
-    blank_to_null,
     is_valid,
     normalise,
     normalise_email,
     normalise_name,
     normalise_person,
 )
+from transforms.privacy.identity import (
+    KINDS,
+    NAMES_EMAIL,
+    PERSON,
+    date_expr,
+    identity_frame,
+    text_expr,
+)
 from transforms.privacy.keys import DOMAINS, DomainKeys
 from transforms.privacy.pseudonymise import pseudonymise
 
-# Identifier kinds that name a subject's records, and the warehouse column of each kind.
-REFERENCE_KINDS = ("contract_number", "customer_number", "claim_number", "quote_number",
-                   "transaction_id")
-PERSON = "person"
-NAMES_EMAIL = "names_email"  # raw-only: never hashed, never stored
-KINDS = (PERSON, *REFERENCE_KINDS)
+# the warehouse column of each identifier kind
 PSEUDONYM_COLUMNS = {
     "person_key": PERSON,
     "contract_key": "contract_number",
@@ -59,58 +63,12 @@ PSEUDONYM_COLUMNS = {
     "transaction_key": "transaction_id",
 }
 REQUESTS_ENTITY = ("dpo", "subject_requests")
-MANIFEST = "_manifest.json"
 
 Values = dict[str, set[str]]  # kind -> values
 
 
 def _empty() -> Values:
     return {k: set() for k in (*KINDS, NAMES_EMAIL)}
-
-
-# -- normalised identity of raw (or validated) rows ------------------------------------------
-
-
-def _as_date(frame: pl.DataFrame, name: str) -> pl.Expr:
-    col = pl.col(name)
-    if frame.schema[name] == pl.Date:
-        return col
-    return blank_to_null(col.cast(pl.String)).str.to_date("%Y-%m-%d", strict=False)
-
-
-def _text(name: str) -> pl.Expr:
-    return blank_to_null(pl.col(name).cast(pl.String))
-
-
-def identity_exprs(frame: pl.DataFrame, entity: Entity) -> dict[str, pl.Expr]:
-    """kind -> expression of the normalised identifier of that kind, for the kinds the entity
-    carries. Works on raw string rows (landing, quarantine) and on validated rows alike, because
-    every normalisation is idempotent."""
-    out: dict[str, pl.Expr] = {}
-    cols = set(frame.columns)
-    for col in entity.columns:
-        if col.identifier in REFERENCE_KINDS and col.name in cols:
-            out[col.identifier] = normalise(col.identifier, _text(col.name))
-    for comp in entity.composites:
-        if comp.identifier == PERSON and set(comp.sources) <= cols:
-            surname, first_name, dob = comp.sources
-            out[PERSON] = normalise_person(_text(surname), _text(first_name),
-                                           _as_date(frame, dob))
-    if {"surname", "first_name", "email"} <= cols:
-        out[NAMES_EMAIL] = pl.concat_str(
-            [normalise_name(_text("surname")), normalise_name(_text("first_name")),
-             normalise_email(_text("email"))],
-            separator=UNIT_SEPARATOR, ignore_nulls=False,
-        )
-    return out
-
-
-def identity_frame(frame: pl.DataFrame, entity: Entity) -> pl.DataFrame:
-    """One column per identifier kind the entity carries (normalised), same rows as `frame`."""
-    exprs = identity_exprs(frame, entity)
-    if not exprs:
-        return pl.DataFrame(schema={})
-    return frame.select([e.alias(k) for k, e in exprs.items()])
 
 
 # -- the identifiers a subject gave -----------------------------------------------------------
@@ -151,28 +109,29 @@ def clues(given: GivenIdentifiers) -> dict[str, str]:
     identify anybody on its own (a name alone, an email alone)."""
     frame = pl.DataFrame({k: [v] for k, v in given.__dict__.items()},
                          schema={k: pl.String for k in given.__dict__})
-    dob = frame.select(_as_date(frame, "date_of_birth")).item()
+    dob = frame.select(date_expr(frame, "date_of_birth")).item()
     if given.date_of_birth is not None and dob is None:
         raise MalformedIdentifiers("date_of_birth is not a date (YYYY-MM-DD)")
     out: dict[str, str] = {}
     for kind in ("contract_number", "customer_number"):
         if getattr(given, kind) is None:
             continue
-        value = frame.select(normalise(kind, _text(kind))).item()
+        value = frame.select(normalise(kind, text_expr(kind))).item()
         if not frame.select(is_valid(kind, pl.lit(value))).item():
             raise MalformedIdentifiers(f"{kind} does not have the source contract's format")
         out[kind] = value
     email = None
     if given.email is not None:
-        email = frame.select(normalise_email(_text("email"))).item()
+        email = frame.select(normalise_email(text_expr("email"))).item()
         if not frame.select(is_valid("email", pl.lit(email))).item():
             raise MalformedIdentifiers("email is not an email address")
-    person = frame.select(normalise_person(_text("surname"), _text("first_name"),
+    person = frame.select(normalise_person(text_expr("surname"), text_expr("first_name"),
                                            pl.lit(dob, dtype=pl.Date))).item()
     if person is not None:
         out[PERSON] = person
     if email is not None and given.surname and given.first_name:
-        names = frame.select(normalise_name(_text("surname")), normalise_name(_text("first_name")))
+        names = frame.select(normalise_name(text_expr("surname")),
+                             normalise_name(text_expr("first_name")))
         out[NAMES_EMAIL] = UNIT_SEPARATOR.join([*names.row(0), email])
     return out
 
@@ -187,51 +146,6 @@ class RawIndex:
 
     frames: dict[tuple[str, str], pl.DataFrame]
     files_skipped: int = 0
-
-
-def complete_deliveries(landing: Path, system: str, until: date | None = None) -> list[Path]:
-    """Delivery folders of a system that carry their manifest (others are still being written)."""
-    out = []
-    for folder in sorted((landing / system).glob("*")):
-        try:
-            d = date.fromisoformat(folder.name)
-        except ValueError:
-            continue
-        if folder.is_dir() and (folder / MANIFEST).is_file() and (until is None or d <= until):
-            out.append(folder)
-    return out
-
-
-def read_raw_csv(path: Path) -> pl.DataFrame | None:
-    """A landing file as strings, or None when it cannot be parsed (the ingest refuses it too)."""
-    try:
-        return pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
-    except (pl.exceptions.PolarsError, OSError):
-        return None
-
-
-def read_quarantine(path: Path) -> pl.DataFrame | None:
-    try:
-        return pl.read_parquet(path)
-    except (pl.exceptions.PolarsError, OSError):
-        return None
-
-
-def raw_files(landing: Path, quarantine: Path, classification: Classification,
-              until: date | None = None) -> Iterable[tuple[str, Entity, Path]]:
-    """(where, entity, path) of every raw file the pipeline still holds."""
-    for system in classification.systems:
-        for folder in complete_deliveries(landing, system, until):
-            for entity in classification.entities_of(system):
-                path = folder / f"{entity.name}.csv"
-                if path.is_file():
-                    yield "landing", entity, path
-        for path in sorted((quarantine / system).glob("*/*.parquet")):
-            try:
-                entity = classification.entity(system, path.stem)
-            except KeyError:
-                continue
-            yield "quarantine", entity, path
 
 
 def load_raw_index(landing: Path, quarantine: Path, classification: Classification,
