@@ -25,8 +25,8 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("shared", ("transforms", "transforms.classification", "transforms.settings",
                 "transforms.checksums", "transforms.files", "transforms.transaction",
                 "transforms.compaction")),
+    ("landing", ("transforms.landing",)),  # the delivery contract the source systems fulfil
     ("sources", ("transforms.sources",)),
-    ("landing", ("transforms.landing",)),
     ("privacy", ("transforms.privacy",)),
     ("ingest", ("transforms.ingest",)),
     ("rights", ("transforms.rights",)),

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
 
 import duckdb
 
 from transforms import settings
 from transforms.classification import load as load_classification
+from transforms.files import atomic_write
 from transforms.ingest.run import ingest
 from transforms.landing import discover
 from transforms.privacy.keys import DomainKeys, load_domain_keys
@@ -85,15 +85,10 @@ def rekey(keys: DomainKeys | None = None) -> dict:
             f"{', ...' if len(missing) > 10 else ''}): the warehouse cannot be rebuilt under the "
             "new key; nothing was changed"
         )
-    new = p.warehouse.with_name(p.warehouse.name + ".rekey")
-    new.unlink(missing_ok=True)
-    try:
+    with atomic_write(p.warehouse, suffix=".rekey") as new:
+        new.unlink(missing_ok=True)
         reports = ingest(p.landing, new, p.quarantine, keys, classification=classification)
         carried = _carry_over_audit(p.warehouse, new)
-    except BaseException:
-        new.unlink(missing_ok=True)
-        raise
-    os.replace(new, p.warehouse)
     log.info("warehouse re-pseudonymised under key version %s", keys.key_version)
     return {
         "status": "rekeyed",

@@ -6,12 +6,12 @@ identifier, a pseudonym or a key.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from transforms import settings
 from transforms.compaction import compact_if_due
 from transforms.operations.run_date import resolve_as_of
+from transforms.operations.task_state import record
 from transforms.privacy.keys import load_domain_keys
 from transforms.publish.retirement import retire_stale_publications
 from transforms.retention.run import apply_retention
@@ -25,13 +25,6 @@ class RequestsFailed(RuntimeError):
     """Some requests could not be processed (nothing was changed for them); they are retried."""
 
 
-def _record(name: str, payload: dict) -> dict:
-    path = settings.paths().data / "state" / f"{name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
-    return payload
-
-
 def process_subject_requests(ds: str | None = None, state: str = "rights") -> dict:
     """Apply the DPO feed's pending requests (received up to the run's as-of date); fail
     (after recording all) if any failed, so that no build publishes before they are applied.
@@ -43,7 +36,7 @@ def process_subject_requests(ds: str | None = None, state: str = "rights") -> di
     as_of = resolve_as_of(ds)
     report = process_requests(p.landing, p.quarantine, p.warehouse, load_domain_keys(), as_of,
                               compact=False)
-    payload = _record(state, {"as_of": as_of.isoformat(), **report.as_dict(),
+    payload = record(state, {"as_of": as_of.isoformat(), **report.as_dict(),
                                  "changed": report.changed})
     failed = report.statuses.get("failed", 0)
     if failed:
@@ -56,20 +49,20 @@ def apply_retention_rules(ds: str | None = None) -> dict:
     p = settings.paths()
     as_of = resolve_as_of(ds)
     report = apply_retention(p.warehouse, p.landing, p.quarantine, as_of, compact=False)
-    return _record("retention", {**report.as_dict(),
+    return record("retention", {**report.as_dict(),
                                  "changed": bool(report.removed_from_warehouse)})
 
 
 def compact_if_anything_removed(state: str = "compaction") -> dict:
     """One compaction for the whole run, when rows were removed or replaced
     (transforms/compaction.py)."""
-    return _record(state, compact_if_due(settings.paths().warehouse))
+    return record(state, compact_if_due(settings.paths().warehouse))
 
 
 def retire_publications() -> dict:
     """Delete publications made before the latest erasure or purge (never the current one)."""
     p = settings.paths()
-    return _record("retire", retire_stale_publications(p.published, latest_removal(p.warehouse)))
+    return record("retire", retire_stale_publications(p.published, latest_removal(p.warehouse)))
 
 
 def signal_rebuild(requests: dict, retention: dict, retired: dict, outlet_events) -> dict:

@@ -11,25 +11,15 @@ import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
-from pathlib import Path
 
 from transforms import settings
+from transforms.files import write_text_atomic
 from transforms.ingest.run import ingest
 from transforms.operations.run_date import resolve_as_of
+from transforms.operations.task_state import record
 from transforms.privacy.keys import load_domain_keys
 
 log = logging.getLogger(__name__)
-
-
-def _state_file(name: str) -> Path:
-    p = settings.paths().data / "state" / name
-    p.parent.mkdir(parents=True, exist_ok=True)
-    return p
-
-
-def _record(name: str, payload: dict) -> dict:
-    _state_file(f"{name}.json").write_text(json.dumps(payload, indent=2, default=str))
-    return payload
 
 
 def ingest_system(system: str, ds: str | None = None, outlet_events=None) -> dict:
@@ -53,7 +43,7 @@ def ingest_system(system: str, ds: str | None = None, outlet_events=None) -> dic
         from transforms.operations.assets import WAREHOUSE, announce
 
         announce(outlet_events, WAREHOUSE, payload["as_of"])
-    return _record(f"ingest-{system}", payload)
+    return record(f"ingest-{system}", payload)
 
 
 def check_classification_sync() -> dict:
@@ -77,7 +67,7 @@ def build_marts(as_of: str) -> dict:
     day = date.fromisoformat(as_of)
     run_dbt(["build"], warehouse=settings.paths().warehouse, as_of=day,
             extra_vars={"min_cell_size": settings.min_cell_size()})
-    return _record("dbt", {"as_of": day.isoformat(), "dbt": "build succeeded"})
+    return record("dbt", {"as_of": day.isoformat(), "dbt": "build succeeded"})
 
 
 def gate_marts() -> dict:
@@ -102,7 +92,7 @@ def gate_marts() -> dict:
             foreign_pseudonyms=foreign.result(),
             gx_root=p.gx,
         )
-    _record("gate", {"passed": result.passed, "findings": len(result.findings),
+    record("gate", {"passed": result.passed, "findings": len(result.findings),
                      "seconds": round(result.seconds, 2)})
     result.raise_for_failure()
     return {"passed": True, "checks": len(result.checks), "seconds": round(result.seconds, 2)}
@@ -122,7 +112,7 @@ def publish_marts(run_id: str | None = None) -> dict:
     result = publish(p.warehouse, p.published, run_id=run_id, reports=report_files(p.gx))
     # an erasure since an older publication was made: that publication must not outlive it
     retired = retire_stale_publications(p.published, latest_removal(p.warehouse))
-    return _record("publish", {"publication": str(result.publication),
+    return record("publish", {"publication": str(result.publication),
                                "tables": dict(result.tables), "retired": retired})
 
 
@@ -131,5 +121,5 @@ def write_summary() -> dict:
     from transforms.operations.summary import collect
 
     summary = collect()
-    settings.paths().run_summary.write_text(json.dumps(summary, indent=2, default=str))
+    write_text_atomic(settings.paths().run_summary, json.dumps(summary, indent=2, default=str))
     return {k: summary[k] for k in ("rows_delivered", "rows_quarantined", "rows_loaded")}

@@ -15,7 +15,6 @@ the landing files (deleted above) and quarantined rows, from which those columns
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from transforms.classification import Classification
+from transforms.files import atomic_write
 from transforms.ingest.load import loaded_checksums
 from transforms.landing import dated_folders, manifest_files, read_raw_csv
 from transforms.rights.requests import REQUEST_ID, final_request_ids
@@ -140,9 +140,8 @@ def strip_quarantine(quarantine: Path, classification: Classification) -> dict[s
             schema = pq.read_schema(path)
             blanked = frame.with_columns(pl.lit(None, dtype=frame.schema[c]).alias(c)
                                          for c in present)
-            tmp = path.with_name(path.name + ".tmp")
-            pq.write_table(blanked.to_arrow().cast(schema), tmp)
-            os.replace(tmp, path)
+            with atomic_write(path, suffix=".tmp") as tmp:
+                pq.write_table(blanked.to_arrow().cast(schema), tmp)
             counts[f"quarantine:{system}/{name}"] = counts.get(f"quarantine:{system}/{name}",
                                                                0) + n
     return counts

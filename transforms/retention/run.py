@@ -46,6 +46,7 @@ from transforms.compaction import compact_if_due
 from transforms.retention import files as retention_files
 from transforms.retention import rules as retention_rules
 from transforms.rights.removals import record_removal, utc_now
+from transforms.transaction import transaction
 
 log = logging.getLogger(__name__)
 
@@ -157,8 +158,7 @@ def apply_retention(warehouse: Path, landing: Path, quarantine: Path, as_of: dat
         report.counts["landing"] = retention_files.delete_deliveries(expired, quarantine)
         _record(con, report, ["never_kept", "landing"])
         years = policy.contract_prescription_years
-        con.execute("begin transaction")
-        try:
+        with transaction(con):
             report.counts["contracts_and_claims"] = retention_rules.contracts_and_claims(
                 con, years, as_of)
             report.counts["prospects"] = retention_rules.prospects(
@@ -170,10 +170,6 @@ def apply_retention(warehouse: Path, landing: Path, quarantine: Path, as_of: dat
             _record(con, report, list(REMOVING_RULES))
             if report.removed_from_warehouse:
                 record_removal(con, "retention", report.removed_from_warehouse)
-            con.execute("commit")
-        except BaseException:
-            con.execute("rollback")
-            raise
     finally:
         con.close()
     if compact:  # removed rows must not survive in the file (marked due by the removal)

@@ -31,6 +31,7 @@ from transforms.rights.subject_resolution import (
     match_sql,
     pseudo_tables,
 )
+from transforms.transaction import transaction
 
 # Schemas that hold no subject data (the suppression list lives in `rights`).
 NON_DATA_SCHEMAS = ("audit", "rights", "information_schema", "pg_catalog")
@@ -111,16 +112,14 @@ def erase(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: RawZone, as_of
     matcher = subject_matcher(Suppression().union(entries), keys, frozenset({req.request_id}))
     plan = raw_rewrite.prepare(zone.landing, zone.quarantine, zone.classification, matcher)
     try:
-        con.execute("begin transaction")
-        counts = delete_warehouse_rows(con, subject, req.request_id)
-        counts.update(plan.counts())
-        add_entries(con, entries, keys, as_of)
-        plan.update_audit(con)
-        record(con, req, status, counts, as_of, keys)
-        record_removal(con, "erasure", sum(counts.values()))
-        con.execute("commit")
+        with transaction(con):
+            counts = delete_warehouse_rows(con, subject, req.request_id)
+            counts.update(plan.counts())
+            add_entries(con, entries, keys, as_of)
+            plan.update_audit(con)
+            record(con, req, status, counts, as_of, keys)
+            record_removal(con, "erasure", sum(counts.values()))
     except BaseException:
-        con.execute("rollback")
         plan.discard()
         raise
     plan.commit()
@@ -138,11 +137,9 @@ def sweep_suppressed(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: Raw
     if not plan.files:
         return 0
     try:
-        con.execute("begin transaction")
-        plan.update_audit(con)
-        con.execute("commit")
+        with transaction(con):
+            plan.update_audit(con)
     except BaseException:
-        con.execute("rollback")
         plan.discard()
         raise
     plan.commit()

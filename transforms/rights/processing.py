@@ -67,6 +67,7 @@ from transforms.rights.subject_resolution import (
     pseudo_tables,
     resolve_request,
 )
+from transforms.transaction import transaction
 
 __all__ = ["FINAL", "MART_TYPES", "REQUEST_ID", "REQUEST_TYPES", "STATUSES", "ProcessReport",
            "access_report", "final_request_ids", "main", "process_requests"]
@@ -218,14 +219,9 @@ def process_one(ctx: Context, req: Request, report: ProcessReport) -> str:
         # the resolution is in force from the next build even before the ingest has loaded the
         # request row: no build may publish a restricted subject in between
         status = "done" if _in_warehouse(ctx.con, req.request_id, domains) else "awaiting_ingest"
-        ctx.con.execute("begin transaction")
-        try:
+        with transaction(ctx.con):
             record_resolution(ctx.con, req, subject, ctx.keys.key_version)
             done(status, counts)
-            ctx.con.execute("commit")
-        except BaseException:
-            ctx.con.execute("rollback")
-            raise
         return status
     return done("done", counts)
 

@@ -13,7 +13,6 @@ is written last, atomically, so that a folder without `_manifest.json` is still 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,8 @@ import polars as pl
 
 from transforms.checksums import file_sha256
 from transforms.classification import Classification
+from transforms.files import atomic_write, write_text_atomic
+from transforms.landing import MANIFEST
 from transforms.sources.claims import ClaimsHistory
 from transforms.sources.common import format_cents
 from transforms.sources.contracts import Book
@@ -108,10 +109,9 @@ def write_csv(frame: pl.DataFrame, path: Path, decimals: list[str]) -> tuple[int
     """Write one delivery file (internal columns dropped); return (rows, sha256)."""
     public = frame.select([c for c in frame.columns if not c.startswith("_")])
     public = public.with_columns([format_cents(c) for c in decimals])
-    tmp = path.with_name(path.name + ".part")
-    public.write_csv(tmp, date_format="%Y-%m-%d", line_terminator="\n")
-    digest = file_sha256(tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        public.write_csv(tmp, date_format="%Y-%m-%d", line_terminator="\n")
+        digest = file_sha256(tmp)
     return public.height, digest
 
 
@@ -119,6 +119,4 @@ def write_manifest(folder: Path, system: str, delivery_date: str,
                    files: dict[str, dict[str, object]]) -> None:
     """The manifest, written last and atomically: its presence means the delivery is whole."""
     doc = {"system": system, "delivery_date": delivery_date, "files": files}
-    tmp = folder / "_manifest.json.part"
-    tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, folder / "_manifest.json")
+    write_text_atomic(folder / MANIFEST, json.dumps(doc, indent=2) + "\n")

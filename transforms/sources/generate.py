@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import time
@@ -24,6 +23,7 @@ from typing import Any
 import polars as pl
 
 from transforms.classification import load
+from transforms.files import write_text_atomic
 from transforms.sources.claims import build_claims
 from transforms.sources.common import HISTORY_START, day_number, rng_for
 from transforms.sources.contracts import build_book
@@ -162,9 +162,7 @@ def generate_book(out_dir: Path, contracts: int = 50_000, days: int = 3,
         "row": "0-based position of the data row in its file, header excluded",
         "deliveries": truth,
     }
-    tmp = truth_path.with_name(truth_path.name + ".part")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, truth_path)
+    write_text_atomic(truth_path, json.dumps(doc, indent=2) + "\n")
     summary["truth"] = str(truth_path)
     summary["seconds"] = round(time.perf_counter() - started, 2)
     return summary
