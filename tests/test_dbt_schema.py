@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from transforms.build import dbt_schema
+from transforms.build import dbt_schema_drift, dbt_schema_files
 from transforms.classification import CLASSIFICATION_PATH, PROJECT_ROOT, load, parse
 
 
@@ -28,7 +28,7 @@ def project_copy(tmp_path: Path) -> Path:
 
 
 def test_committed_yml_matches_classification() -> None:
-    assert dbt_schema.check() == []
+    assert dbt_schema_drift.check() == []
 
 
 def test_check_command_exits_zero_on_committed_files() -> None:
@@ -42,7 +42,7 @@ def test_check_command_exits_zero_on_committed_files() -> None:
 def test_mart_data_type_drift_is_named() -> None:
     doc = classification_doc()
     doc["marts"]["marketing.segments"]["columns"]["customers"]["data_type"] = "integer"
-    drift = dbt_schema.check(classification=parse(doc))
+    drift = dbt_schema_drift.check(classification=parse(doc))
     assert any("segments" in d and "customers" in d and "data_type" in d for d in drift), drift
 
 
@@ -52,7 +52,7 @@ def test_mart_class_and_column_order_drift_are_named() -> None:
     columns["reported_claims"]["class"] = "count"
     reordered = dict(reversed(list(columns.items())))
     doc["marts"]["actuarial.claims_development"]["columns"] = reordered
-    drift = dbt_schema.check(classification=parse(doc))
+    drift = dbt_schema_drift.check(classification=parse(doc))
     assert any("reported_claims" in d and "classification" in d for d in drift), drift
     assert any("claims_development" in d and "order" in d for d in drift), drift
 
@@ -61,7 +61,7 @@ def test_new_source_column_is_named() -> None:
     doc = classification_doc()
     contracts = doc["sources"]["policy_admin"]["contracts"]["columns"]
     contracts["fuel_type"]["treatment"]["marketing"] = {"keep": "fuel_type"}
-    drift = dbt_schema.check(classification=parse(doc))
+    drift = dbt_schema_drift.check(classification=parse(doc))
     assert any(
         "_policy_admin__sources.yml" in d and "pseudo_marketing" in d and "fuel_type" in d
         for d in drift
@@ -69,37 +69,37 @@ def test_new_source_column_is_named() -> None:
 
 
 def test_hand_edited_yml_is_named(project_copy: Path) -> None:
-    path = project_copy / dbt_schema.marts_path("actuarial")
+    path = project_copy / dbt_schema_files.marts_path("actuarial")
     text = path.read_text(encoding="utf-8")
     edited = text.replace("data_type: double", "data_type: float", 1)
     assert edited != text
     path.write_text(edited, encoding="utf-8")
-    drift = dbt_schema.check(root=project_copy)
+    drift = dbt_schema_drift.check(root=project_copy)
     assert any("frequency" in d and "data_type" in d for d in drift), drift
 
 
 def test_missing_and_stale_files_are_named(project_copy: Path) -> None:
-    (project_copy / dbt_schema.sources_path("claims")).unlink()
+    (project_copy / dbt_schema_files.sources_path("claims")).unlink()
     stale = project_copy / "dbt_project/models/staging/legacy/_legacy__sources.yml"
     stale.parent.mkdir(parents=True)
     stale.write_text("version: 2\n", encoding="utf-8")
-    drift = dbt_schema.check(root=project_copy)
+    drift = dbt_schema_drift.check(root=project_copy)
     assert any("_claims__sources.yml" in d and "missing" in d for d in drift), drift
     assert any("_legacy__sources.yml" in d and "stale" in d for d in drift), drift
 
 
 def test_write_keeps_hand_written_tests_and_is_idempotent(project_copy: Path) -> None:
-    path = project_copy / dbt_schema.marts_path("marketing")
+    path = project_copy / dbt_schema_files.marts_path("marketing")
     before = yaml.safe_load(path.read_text(encoding="utf-8"))
     doc = classification_doc()
     doc["marts"]["marketing.segments"]["columns"]["customers"]["description"] = "Changed."
     classification = parse(doc)
 
-    assert dbt_schema.write(root=project_copy, classification=classification) == [
-        dbt_schema.marts_path("marketing")
+    assert dbt_schema_files.write(root=project_copy, classification=classification) == [
+        dbt_schema_files.marts_path("marketing")
     ]
-    assert dbt_schema.write(root=project_copy, classification=classification) == []
-    assert dbt_schema.check(root=project_copy, classification=classification) == []
+    assert dbt_schema_files.write(root=project_copy, classification=classification) == []
+    assert dbt_schema_drift.check(root=project_copy, classification=classification) == []
 
     after = yaml.safe_load(path.read_text(encoding="utf-8"))
     segments = {m["name"]: m for m in after["models"]}["segments"]
@@ -113,7 +113,7 @@ def test_write_keeps_hand_written_tests_and_is_idempotent(project_copy: Path) ->
 def test_every_mart_column_carries_its_classification() -> None:
     classification = load()
     for mart in classification.marts:
-        doc = yaml.safe_load((PROJECT_ROOT / dbt_schema.marts_path(mart.purpose)).read_text())
+        doc = yaml.safe_load((PROJECT_ROOT / dbt_schema_files.marts_path(mart.purpose)).read_text())
         model = {m["name"]: m for m in doc["models"]}[mart.table]
         assert model["config"]["contract"] == {"enforced": True}
         assert [c["name"] for c in model["columns"]] == mart.column_names
@@ -134,7 +134,7 @@ def test_every_mart_with_money_has_a_currency_dimension() -> None:
     for mart in with_money:
         currency = {c.name: c for c in mart.columns}.get("currency")
         assert currency is not None and currency.cls == "dimension", mart.name
-        doc = yaml.safe_load((PROJECT_ROOT / dbt_schema.marts_path(mart.purpose)).read_text())
+        doc = yaml.safe_load((PROJECT_ROOT / dbt_schema_files.marts_path(mart.purpose)).read_text())
         model = {m["name"]: m for m in doc["models"]}[mart.table]
         tested = {c["name"]: c for c in model["columns"]}["currency"]["data_tests"]
         assert "not_null" in tested, mart.name
@@ -146,5 +146,5 @@ def test_every_mart_with_money_has_a_currency_dimension() -> None:
 
 def test_generated_yml_has_no_yaml_anchors() -> None:
     for purpose in ("actuarial", "marketing"):
-        text = (PROJECT_ROOT / dbt_schema.marts_path(purpose)).read_text(encoding="utf-8")
+        text = (PROJECT_ROOT / dbt_schema_files.marts_path(purpose)).read_text(encoding="utf-8")
         assert "&id" not in text and "*id" not in text

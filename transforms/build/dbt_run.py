@@ -27,7 +27,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from transforms.build.dbt_schema import SchemaDriftError, check
+from transforms.build.dbt_schema import SchemaDriftError
+from transforms.build.dbt_schema_drift import check
 from transforms.classification import PROJECT_ROOT
 from transforms.settings import environment
 

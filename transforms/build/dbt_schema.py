@@ -1,7 +1,8 @@
-"""Generate the dbt yml that follows from the classification, and check it has not drifted.
+"""What dbt must know of the classification, generated from it: the documents of the dbt yml
+and the disclosure macros. Written by `dbt_schema_files`, checked by `dbt_schema_drift`.
 
-The classification (`config/classification.yml`) is the one source of truth; this module writes
-what dbt must know of it:
+The classification (`config/classification.yml`) is the one source of truth; the generated
+files are:
 
 - the sources, one file per source system,
   `dbt_project/models/staging/<system>/_<system>__sources.yml`: one source per pseudonym
@@ -22,35 +23,19 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from transforms.classification import (
-    PROJECT_ROOT,
     Classification,
     Column,
     Composite,
     Entity,
     Mart,
     Treatment,
-    load,
 )
 
 DBT_DIR = "dbt_project"
-HEADER = (
-    "# Generated from config/classification.yml by `python -m transforms.dbt_schema write`.\n"
-    "# Do not edit by hand: change the classification, then run write; "
-    "`python -m transforms.dbt_schema check` fails on drift.\n"
-)
-MARTS_HEADER = (
-    HEADER + "# Only the `data_tests` (of a model or of a column) are written by hand here: write "
-    "keeps them.\n"
-)
-
 # The warehouse type of a kept column, by the classification's `type`.
 WAREHOUSE_TYPES = {
     "string": "varchar",
@@ -276,59 +261,6 @@ def marts_document(
     return {"version": 2, "models": models}
 
 
-# ------------------------------------------------------------------------------------ rendering
-
-
-class _Dumper(yaml.SafeDumper):
-    """Block style, sequences indented under their key, multi-line strings as literal blocks."""
-
-    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
-        super().increase_indent(flow, False)
-
-    def ignore_aliases(self, data: Any) -> bool:
-        """Write a value used twice out twice: no `&id001` anchors in files people read."""
-        return True
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    if "\n" in value:
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
-
-
-_Dumper.add_representer(str, _represent_str)
-
-
-def render(document: dict[str, Any], header: str) -> str:
-    """The YAML text of a document: the header, `version: 2`, then the rest."""
-    rest = {key: value for key, value in document.items() if key != "version"}
-    body = yaml.dump(
-        rest, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=4096,
-        default_flow_style=False,
-    )
-    return f"{header}\nversion: {document.get('version', 2)}\n\n{body}"
-
-
-# ------------------------------------------------------------------------------- files: write
-
-
-def sources_path(system: str) -> Path:
-    return Path(DBT_DIR, "models", "staging", system, f"_{system}__sources.yml")
-
-
-def marts_path(purpose: str) -> Path:
-    return Path(DBT_DIR, "models", "marts", purpose, f"_{purpose}__models.yml")
-
-
-def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except yaml.YAMLError as exc:
-        raise SchemaDriftError(f"{path}: not valid YAML ({exc.__class__.__name__})") from None
-
-
 DISCLOSURE_MACROS = Path(DBT_DIR, "macros", "_disclosure__generated.sql")
 
 
@@ -374,150 +306,11 @@ def disclosure_macros(classification: Classification) -> str:
     )
 
 
-def expected_files(root: Path, classification: Classification) -> dict[Path, str]:
-    """Relative path -> the text the classification gives that file."""
-    files: dict[Path, str] = {DISCLOSURE_MACROS: disclosure_macros(classification)}
-    for system in classification.systems:
-        files[sources_path(system)] = render(sources_document(classification, system), HEADER)
-    for purpose in sorted({m.purpose for m in classification.marts}):
-        path = marts_path(purpose)
-        existing = _read_yaml(root / path)
-        files[path] = render(
-            marts_document(classification, purpose, existing if isinstance(existing, dict)
-                           else None),
-            MARTS_HEADER,
-        )
-    return files
-
-
-def write(root: Path = PROJECT_ROOT, classification: Classification | None = None) -> list[Path]:
-    """(Re)write the generated files; returns those whose content changed."""
-    classification = classification or load()
-    changed = []
-    for rel, text in expected_files(root, classification).items():
-        path = root / rel
-        if path.exists() and path.read_text(encoding="utf-8") == text:
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".yml.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-        changed.append(rel)
-    return changed
-
-
-# ------------------------------------------------------------------------------- files: check
-
-
-@dataclass
-class _Differ:
-    file: Path
-    found: list[str]
-
-    def add(self, where: str, message: str) -> None:
-        self.found.append(f"{self.file}: {where}: {message}")
-
-    def compare(self, where: str, committed: Any, expected: Any) -> None:
-        if isinstance(expected, dict) and isinstance(committed, dict):
-            for key, value in expected.items():
-                if key not in committed:
-                    self.add(_join(where, key), f"missing (the classification gives {value!r})")
-                else:
-                    self.compare(_join(where, key), committed[key], value)
-            for key in committed.keys() - expected.keys():
-                self.add(_join(where, key), "not generated from the classification")
-        elif _named_list(expected) and _named_list(committed):
-            self._compare_named(where, committed, expected)
-        elif committed != expected:
-            self.add(where, f"the file has {committed!r}, the classification gives {expected!r}")
-
-    def _compare_named(self, where: str, committed: list, expected: list) -> None:
-        committed_by_name = {item["name"]: item for item in committed}
-        expected_by_name = {item["name"]: item for item in expected}
-        for name, item in expected_by_name.items():
-            if name not in committed_by_name:
-                self.add(f"{where}[{name}]", "missing (it is in the classification)")
-            else:
-                self.compare(f"{where}[{name}]", committed_by_name[name], item)
-        for name in committed_by_name.keys() - expected_by_name.keys():
-            self.add(f"{where}[{name}]", "not in the classification")
-        common = [n for n in committed_by_name if n in expected_by_name]
-        wanted = [n for n in expected_by_name if n in committed_by_name]
-        if common != wanted:
-            self.add(where, f"order {common} differs from the classification's {wanted}")
-
-
-def _join(where: str, key: str) -> str:
-    return f"{where}.{key}" if where else key
-
-
-def _named_list(value: Any) -> bool:
-    return isinstance(value, list) and all(
-        isinstance(item, dict) and isinstance(item.get("name"), str) for item in value
-    )
-
-
-def _generated_files(root: Path) -> Iterable[Path]:
-    models = root / DBT_DIR / "models"
-    yield from models.glob("staging/*/_*__sources.yml")
-    yield from models.glob("marts/*/_*__models.yml")
-
-
-def _docs_blocks(folder: Path) -> set[str]:
-    names = set()
-    for md in folder.glob("*.md"):
-        for line in md.read_text(encoding="utf-8").splitlines():
-            line = line.strip()
-            if line.startswith("{% docs ") and line.endswith("%}"):
-                names.add(line[len("{% docs "):-2].strip())
-    return names
-
-
-def check(root: Path = PROJECT_ROOT, classification: Classification | None = None) -> list[str]:
-    """Every way the committed dbt yml disagrees with the classification (empty: none)."""
-    classification = classification or load()
-    found: list[str] = []
-    try:
-        expected = expected_files(root, classification)
-    except SchemaDriftError as exc:
-        return [str(exc)]
-    for rel, text in expected.items():
-        path = root / rel
-        if not path.exists():
-            found.append(f"{rel}: missing (run `python -m transforms.build.dbt_schema write`)")
-            continue
-        committed_text = path.read_text(encoding="utf-8")
-        if committed_text == text:
-            continue
-        if rel.suffix != ".yml":
-            found.append(f"{rel}: differs from the classification (run write)")
-            continue
-        before = len(found)
-        try:
-            committed = _read_yaml(path)
-        except SchemaDriftError as exc:
-            found.append(str(exc))
-            continue
-        _Differ(rel, found).compare("", committed, yaml.safe_load(text))
-        if len(found) == before:
-            found.append(f"{rel}: not in its generated form (run write to normalise it)")
-    for path in sorted(_generated_files(root)):
-        rel = path.relative_to(root)
-        if rel not in expected:
-            found.append(f"{rel}: generated file for nothing in the classification (stale)")
-    for mart in classification.marts:
-        folder = root / marts_path(mart.purpose).parent
-        if not (folder / f"{mart.table}.sql").exists():
-            found.append(f"mart {mart.name}: no model {folder.relative_to(root)}/{mart.table}.sql")
-        if mart.table not in _docs_blocks(folder):
-            found.append(
-                f"mart {mart.name}: no {{% docs {mart.table} %}} block in "
-                f"{folder.relative_to(root)}/*.md"
-            )
-    return found
-
-
 def main(argv: list[str]) -> int:
+    # the writer and the drift check build on this module: imported here, not at the top
+    from transforms.build.dbt_schema_drift import check
+    from transforms.build.dbt_schema_files import write
+
     if len(argv) != 1 or argv[0] not in ("write", "check"):
         print("usage: python -m transforms.build.dbt_schema write|check", file=sys.stderr)
         return 2

@@ -48,7 +48,7 @@ def ingest_system(system: str, ds: str | None = None, outlet_events=None) -> dic
 
 def check_classification_sync() -> dict:
     """Fail the build when dbt's column metadata disagrees with the classification file."""
-    from transforms.build.dbt_schema import check
+    from transforms.build.dbt_schema_drift import check
 
     problems = check()
     if problems:
