@@ -5,11 +5,12 @@
 SNAPSHOT is a copy of the landing zone taken before the run (an erasure removes the subject's
 rows from landing, so they must be looked up in the copy). For every erasure and restriction
 request of the DPO feed received up to the as-of date, the subject is resolved through the raw
-snapshot (transforms/subjects.py: every contract and person sharing an identifier), hashed with
-the run's key, and looked up in the published row-level marts (actuarial.policy_exposure by
-contract, marketing.renewal_audience by customer). A restriction counts only when no lifting
-of the same subject was received strictly later. Also prints the requests not in a final state
-in `audit.subject_requests` (pending). Never prints an identifier or a pseudonym.
+snapshot (transforms/rights/subject_resolution.py: every contract and person sharing an
+identifier), hashed with the run's key, and looked up in the published row-level marts
+(actuarial.policy_exposure by contract, marketing.renewal_audience by customer). A restriction
+counts only when no lifting of the same subject was received strictly later. Also prints the
+requests not in a final state in `audit.subject_requests` (pending). Never prints an identifier
+or a pseudonym.
 """
 
 from __future__ import annotations

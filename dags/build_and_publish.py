@@ -7,7 +7,8 @@ replaced. The gate must pass before anything is published; a failed gate fails t
 and leaves the previous publication untouched.
 
 As-of date: the logical date (`airflow dags test build_and_publish <date>`), else the one the
-triggering asset event carries (transforms/run_date.py): the same date as the producing run.
+triggering asset event carries (transforms/operations/run_date.py): the same date as the
+producing run.
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ transforms.operations.tasks, which can be tested without Airflow. Tasks run one 
 because DuckDB allows one writer.
 XComs carry counts only, never an identifier or a key.
 
-The run's logical date is its as-of date (transforms/run_date.py): deliveries dated later wait
-for a later run, and the asset event tells build_and_publish which date to build.
+The run's logical date is its as-of date (transforms/operations/run_date.py): deliveries dated
+later wait for a later run, and the asset event tells build_and_publish which date to build.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@ r"""Find direct identifiers in string values: extract candidates by pattern, the
 Why two steps: a shape alone raises false alarms (any 17-character code looks like a VIN, any
 22-character code like an IBAN), and a gate that blocks publications for nothing teaches people
 to bypass it. Each candidate that a pattern extracts, also from inside free text, is normalised
-and validated with the transforms' own rules (transforms/identifiers.py: VIN check digit, IBAN
-mod 97, Luhn, the UK and French numbering plans, postcode, plate, licence and NINO formats), so
-that a look-alike passes and a real identifier does not.
+and validated with the transforms' own rules (transforms/privacy/identifiers.py: VIN check
+digit, IBAN mod 97, Luhn, the UK and French numbering plans, postcode, plate, licence and NINO
+formats), so that a look-alike passes and a real identifier does not.
 
 The patterns run in polars (Rust regex): no look-around, so word boundaries are `\b` and the
 trimming of over-long candidates happens after extraction. Everything here works on the distinct
@@ -154,7 +154,7 @@ def _candidates(texts: pl.DataFrame, detector: Detector) -> pl.DataFrame:
 
 
 def _forms(values: pl.Series, compacted: bool = True) -> pl.DataFrame:
-    """(i, text): each value as written, unmasked, and compacted (transforms/text_fold.py).
+    """(i, text): each value as written, unmasked, and compacted (transforms/privacy/text_fold.py).
 
     Why three forms: the value as written keeps the word bounds and case that tell prose from an
     identifier; the unmasked form (NFKC, invisible characters removed, Cyrillic and Greek

@@ -1,7 +1,7 @@
 """Count-only privacy scans of one mart, in polars: identifiers, known values, foreign pseudonyms.
 
 Why here and not as row-level GX expectations: these checks need the validators of
-transforms/identifiers.py (check digits, mod 97, Luhn) and sets of values (the run's raw
+transforms/privacy/identifiers.py (check digits, mod 97, Luhn) and sets of values (the run's raw
 identifiers, the other domains' pseudonyms) that must never be written into an expectation
 suite, where GX would store and render them. So the counting happens here, on the distinct
 values of each column weighted by their row counts, and only the counts go to Great

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole pipeline on the embedded default: synthetic deliveries, then the three DAGs through
-# Airflow, all for the same logical date (the run's as-of date, transforms/run_date.py):
+# Airflow, all for the same logical date (the run's as-of date, transforms/operations/run_date.py):
 # ingest_deliveries, retention_and_rights (requests and retention), build_and_publish.
 # Parameters from the environment: CONTRACTS, DAYS, AS_OF, SEED (see the Makefile).
 set -euo pipefail

@@ -71,7 +71,7 @@ DOCS = PROJECT_ROOT / "dbt_project" / "models" / "marts" / "actuarial" / "_actua
 #     its reserve partly released on day 3;
 #   claim HC3: delivered on day 1 with a status no rule knows (quarantined), with a payment on
 #     day 1 and a reserve change on day 2: two orphan transactions, quarantined with their own
-#     reason (transforms/orphans.py) and accounted for in the reconciliation.
+#     reason (transforms/ingest/orphans.py) and accounted for in the reconciliation.
 
 H = "OPW-9900001"
 HC1, HC2, HC3 = "CLM-99000001", "CLM-99000002", "CLM-99000003"
@@ -690,7 +690,7 @@ def test_claims_development_loads_into_chainladder_as_documented(
 
 def expected_orphans(landing: Path) -> pl.DataFrame:
     """Accepted transactions whose claim was accepted in no delivery up to theirs (quarantined,
-    or never delivered): the rule of transforms/orphans.py, applied independently."""
+    or never delivered): the rule of transforms/ingest/orphans.py, applied independently."""
     known: set[str] = set()
     out = []
     for folder in sorted(p for p in (landing / "claims").iterdir() if p.is_dir()):

@@ -54,7 +54,8 @@ def paths() -> Paths:
 
 
 def as_of_override() -> date | None:
-    """PIPELINE_AS_OF (YYYY-MM-DD) overrides every DAG's as-of date (transforms/run_date.py)."""
+    """PIPELINE_AS_OF (YYYY-MM-DD) overrides every DAG's as-of date
+    (transforms/operations/run_date.py)."""
     value = os.environ.get("PIPELINE_AS_OF")
     return date.fromisoformat(value) if value else None
 

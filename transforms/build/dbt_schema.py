@@ -6,7 +6,7 @@ files are:
 
 - the sources, one file per source system,
   `dbt_project/models/staging/<system>/_<system>__sources.yml`: one source per pseudonym
-  domain (`pseudo_<purpose>`, the warehouse schema written by `transforms/load.py`), its
+  domain (`pseudo_<purpose>`, the warehouse schema written by `transforms/ingest/load.py`), its
   tables and their columns with description, data type and `meta` (classification, category,
   treatment);
 - the marts' column lists, `dbt_project/models/marts/<purpose>/_<purpose>__models.yml`: description,
@@ -45,7 +45,7 @@ WAREHOUSE_TYPES = {
     "boolean": "boolean",
 }
 
-# What each generalisation rule (transforms/generalise.py) produces.
+# What each generalisation rule (transforms/privacy/generalise.py) produces.
 RULES = {
     "age_band": "age in whole years at {reference}, banded 18-24, 25-34, 35-44, 45-54, 55-64, "
     "65-74, 75+",
@@ -96,7 +96,7 @@ def column_description(item: Column | Composite, treatment: Treatment) -> str:
     if treatment.verb == "keep":
         return f"{what} as delivered."
     rule = treatment.rule or ""
-    text = RULES.get(rule, "see transforms/generalise.py")
+    text = RULES.get(rule, "see transforms/privacy/generalise.py")
     with contextlib.suppress(KeyError):  # a rule text naming a parameter the rule lacks
         text = text.format(**{k: str(v) for k, v in treatment.params.items()})
     return f"{what} generalised by the rule {rule}: {text}."

@@ -14,7 +14,7 @@ because parent and child arrive in the same delivery; the ingest loads parents f
 A parent is known when its key was accepted in the same delivery (the file loaded just before)
 or is in the warehouse from an earlier delivery (looked up by its pseudonym, computed here in
 memory; no raw value is written anywhere). Rows of erased subjects are left to the erasure
-hook (transforms/suppression.py), which drops them uncounted as orphans.
+hook (transforms/ingest/suppression.py), which drops them uncounted as orphans.
 """
 
 from __future__ import annotations

@@ -121,7 +121,7 @@ def ingest_entity_file(
     the whole file; the second works in bounded batches, so memory does not grow with the file.
     The quarantine goes to a temporary Parquet file, returned for the caller to keep on commit.
     `delivered` (entity name -> keys accepted in this delivery) lets child rows find their
-    parents (transforms/orphans.py) and receives this entity's accepted keys.
+    parents (transforms/ingest/orphans.py) and receives this entity's accepted keys.
     """
     entity = classification.entity(delivery.system, name.removesuffix(".csv"))
     path = delivery.path / name
@@ -158,7 +158,7 @@ def _ingest_file(
              / f"{entity.name}.parquet.tmp")
     qwriter: pq.ParquetWriter | None = None
     purposes = entity.purposes()
-    suppressed = load_suppression(writer.con, keys)  # erased subjects: transforms/suppression.py
+    suppressed = load_suppression(writer.con, keys)  # erased subjects (ingest/suppression.py)
     delivered = {} if delivered is None else delivered
     links = parent_links(entity, classification)
     accepted_keys = delivered.setdefault(entity.name, set()) \
@@ -210,7 +210,7 @@ def ingest_delivery(
     audits: list[EntityAudit] = []
     quarantined: list[Path] = []
     qdir = quarantine_root / delivery.system / delivery.delivery_date.isoformat()
-    # parents before children, so that an orphan is known as one (transforms/orphans.py)
+    # parents before children, so that an orphan is known as one (transforms/ingest/orphans.py)
     entities = parents_first([classification.entity(delivery.system, n.removesuffix(".csv"))
                               for n in sorted(files)], classification)
     delivered: dict[str, set[str]] = {}

@@ -14,7 +14,7 @@ that prevents this:
 * kept in the warehouse (`rights.erasure_suppression`) beside the audit tables, never
   published, never in a mart.
 
-The ingest hook (`drop_erased_subjects`, called from transforms/ingest.py) drops matching rows
+The ingest hook (`drop_erased_subjects`, called from transforms/ingest/run.py) drops matching rows
 of a delivery before they are minimised and counts them under the reason `erased_subject`; they
 are neither loaded nor written to the quarantine.
 """

@@ -45,7 +45,7 @@ def resolve_as_of(ds: str | None = None,
     if dates:
         return max(dates)
     raise NoRunDate("this run has no as-of date: no PIPELINE_AS_OF, no logical date and no "
-                    "triggering asset event carrying one (see transforms/run_date.py)")
+                    "triggering asset event carrying one (see transforms/operations/run_date.py)")
 
 
 def event_extras(triggering_asset_events: Mapping | None) -> list[Mapping[str, object] | None]:

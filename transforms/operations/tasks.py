@@ -61,7 +61,7 @@ def check_classification_sync() -> dict:
 
 
 def build_marts(as_of: str) -> dict:
-    """dbt build of every model for the run's as-of date (transforms/run_date.py)."""
+    """dbt build of every model for the run's as-of date (transforms/operations/run_date.py)."""
     from transforms.build.dbt_run import run_dbt
 
     day = date.fromisoformat(as_of)

@@ -30,7 +30,7 @@ TRANSACTIONS = "pseudo_actuarial.claims__claim_transactions"
 QUOTES = "pseudo_marketing.policy_admin__quotes"
 CONSENT = "pseudo_marketing.dpo__consent_changes"
 REQUESTS = "pseudo_{d}.dpo__subject_requests"
-RESOLVED = "pseudo_{d}.dpo__subject_requests_resolved"  # written by transforms/rights.py
+RESOLVED = "pseudo_{d}.dpo__subject_requests_resolved"  # written by transforms/rights/processing.py
 LATEST = ("qualify row_number() over (partition by {key} "
           "order by _delivery_date desc, _key_version desc) = 1")
 

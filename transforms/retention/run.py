@@ -24,7 +24,7 @@ and tested at a boundary; a limit that falls on the as-of date is applied that d
 Subjects whose restriction of processing is in force are held (see retention_rules). Counts go
 to `audit.retention_runs` (run id, as-of date, rule, target, rows): never a key or a value.
 Published marts are rebuilt from what is left (the DAG signals the rebuild), older publications
-are retired and the warehouse file is compacted (transforms/removals.py).
+are retired and the warehouse file is compacted (transforms/rights/removals.py).
 """
 
 from __future__ import annotations

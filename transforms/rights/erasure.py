@@ -5,7 +5,7 @@ transaction deletes the subject's rows from every pseudonymised table of every d
 every table dbt built, adds the suppression entries, moves the landing checksums along and writes
 the audit record; only once it has committed are the raw files renamed into place. A failure
 before the commit changes nothing; a crash after it is repaired by the next run's sweep, which
-removes suppressed subjects' rows from the raw files (see transforms/raw_rewrite.py).
+removes suppressed subjects' rows from the raw files (see transforms/landing.py).
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ once (by request id; a repeated delivery of the same request is harmless):
   domain, from the marts and intermediate tables already built, from the subject-request tables,
   from the landing files still kept and from the quarantine, in one warehouse transaction; the
   subject's dpo-domain pseudonyms go to the suppression list so that redeliveries are dropped at
-  ingest (transforms/suppression.py); the warehouse file is compacted; publications made before
-  are retired once a rebuild has published a new one (transforms/removals.py);
+  ingest (transforms/ingest/suppression.py); the warehouse file is compacted; publications made
+  before are retired once a rebuild has published a new one (transforms/publish/retirement.py);
 * objection, consent withdrawal, restriction, lifting of a restriction: enforced by the dbt
   models from the request rows the ingest loads (pseudo_<purpose>.dpo__subject_requests); here
   the request is resolved, counted and recorded once that row is in the warehouse;
@@ -19,7 +19,7 @@ once (by request id; a repeated delivery of the same request is harmless):
 Every request leaves one row in `audit.subject_requests`: request id, type, dates, status and
 counts per table, never the identity. Bad input gets a status, never a crash: see STATUSES.
 
-Why resolution goes through the raw data: see transforms/subjects.py.
+Why resolution goes through the raw data: see transforms/rights/subject_resolution.py.
 """
 
 from __future__ import annotations

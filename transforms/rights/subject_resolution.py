@@ -234,7 +234,7 @@ def pseudo_tables(con: duckdb.DuckDBPyConnection, domain: str) -> dict[str, dict
 
 
 def is_requests_table(table: str) -> bool:
-    """The subject-request tables (as delivered, and as resolved by transforms/rights.py)."""
+    """The subject-request tables (as delivered, and as resolved by rights/processing.py)."""
     return ".dpo__subject_requests" in table
 
 
