@@ -8,26 +8,74 @@ pipeline instead of silently letting a column through.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-import yaml
+from pydantic import ValidationError
+
+from transforms.classification_schema import (
+    ClassificationSpec,
+    ColumnClass,
+    ColumnSpec,
+    ColumnType,
+    DisclosureDefaults,
+    EntitySpec,
+    MartClass,
+    MartSpec,
+    Unit,
+)
+from transforms.yaml_marks import MarkedDocument, Position, YamlShapeError, read_marked
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CLASSIFICATION_PATH = PROJECT_ROOT / "config" / "classification.yml"
 
-CLASSES = frozenset({"direct_identifier", "quasi_identifier", "sensitive", "non_personal"})
-TYPES = frozenset({"string", "date", "decimal", "integer", "boolean"})
-MART_CLASSES = frozenset(
-    {"pseudonym", "generalised", "dimension", "period", "measure", "count", "metadata"}
-)
+# The vocabularies, as the schema declares them (transforms/classification_schema.py).
+CLASSES = frozenset(get_args(ColumnClass))
+TYPES = frozenset(get_args(ColumnType))
+MART_CLASSES = frozenset(get_args(MartClass))
 VERBS = frozenset({"hash", "keep", "generalise"})
 
 
+Path_ = tuple[Any, ...]  # a key path into the document: keys and list indexes
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One mistake in the classification: where (key path, line:column) and what."""
+
+    path: str
+    message: str
+    position: Position | None = None
+
+    def render(self, source: str) -> str:
+        where = f"{source}:{self.position}" if self.position else source
+        return f"{where}: {self.path + ': ' if self.path else ''}{self.message}"
+
+
 class ClassificationError(ValueError):
-    """The classification file is inconsistent; the message names the entry to fix."""
+    """The classification file is inconsistent; the message names the entry to fix.
+
+    Each problem names the file, the line and column and the key path, and says what is
+    expected. The classification is ours (no delivery value is in it), so it may quote its own
+    names; pydantic's messages are taken without the input value all the same.
+    """
+
+    def __init__(self, message: str, problems: tuple[Problem, ...] = ()) -> None:
+        super().__init__(message)
+        self.problems = problems
+
+    @classmethod
+    def of(cls, source: str, problems: list[Problem]) -> ClassificationError:
+        return cls("\n".join(p.render(source) for p in problems), tuple(problems))
+
+
+class _Problem(Exception):  # noqa: N818 - internal signal, turned into a ClassificationError
+    """Raised while building; `parse` turns it into a positioned ClassificationError."""
+
+    def __init__(self, path: Path_, message: str) -> None:
+        super().__init__(message)
+        self.path, self.message = path, message
 
 
 @dataclass(frozen=True)
@@ -124,7 +172,7 @@ class MartColumn:
     description: str
 
 
-UNITS = frozenset({"contract", "customer", "claim"})
+UNITS = frozenset(get_args(Unit))
 
 
 @dataclass(frozen=True)
@@ -205,61 +253,40 @@ class Classification:
         raise KeyError(name)
 
 
-def _treatments(where: str, raw: Any, purposes: dict[str, Any]) -> tuple[Treatment, ...]:
-    if raw == "drop":
+def _spec_treatments(path: Path_, spec: Any, purposes: dict[str, Any]
+                     ) -> tuple[Treatment, ...]:
+    """The typed treatments of a field; each purpose must be one the file declares."""
+    if spec == "drop":
         return ()
-    if not isinstance(raw, dict) or not raw:
-        raise ClassificationError(f"{where}: treatment must be 'drop' or a mapping of purposes")
     out = []
-    for purpose, spec in raw.items():
+    for purpose, t in spec.items():
         if purpose not in purposes:
-            raise ClassificationError(f"{where}: unknown purpose {purpose!r}")
-        if not isinstance(spec, dict):
-            raise ClassificationError(f"{where}.{purpose}: treatment must be a mapping")
-        verbs = VERBS & spec.keys()
-        if len(verbs) != 1:
-            raise ClassificationError(f"{where}.{purpose}: exactly one of hash/keep/generalise")
-        verb = verbs.pop()
-        if verb == "generalise":
-            if "as" not in spec:
-                raise ClassificationError(f"{where}.{purpose}: generalise needs 'as'")
-            params = {k: v for k, v in spec.items() if k not in ("generalise", "as")}
-            out.append(Treatment(purpose, verb, spec["as"], spec["generalise"], params))
+            raise _Problem((*path, purpose), f"unknown purpose {purpose!r} (not under purposes)")
+        if t.verb == "generalise":
+            out.append(Treatment(purpose, t.verb, t.output, t.generalise, t.params))
         else:
-            out.append(Treatment(purpose, verb, spec[verb]))
+            out.append(Treatment(purpose, t.verb, t.output))
     return tuple(out)
 
 
 SIMPLE_CHECKS = frozenset({"non_negative", "not_future", "non_negative_payment"})
+CHECK_TYPES = {"one_of": ("string",), "range": ("integer", "decimal"), "window": ("date",)}
+CHECK_RULES = {"one_of": "one_of needs a string column and values",
+               "range": "range [min, max] is for numbers",
+               "window": "window [earliest date, years after delivery] is for dates"}
 
 
-def _check_checks(where: str, col_type: str, checks: list[Any]) -> None:
-    """Every check is known and fits the column's type."""
-    for chk in checks:
-        if isinstance(chk, str) and chk in SIMPLE_CHECKS:
+def _check_checks(path: Path_, col_type: str, checks: list[Any]) -> None:
+    """Every check fits the column's type (their shapes the schema has checked)."""
+    for i, chk in enumerate(checks):
+        if isinstance(chk, str):
             continue
-        if not isinstance(chk, dict):
-            raise ClassificationError(f"{where}: unknown check {chk!r}")
-        if "one_of" in chk:
-            if col_type != "string" or not chk["one_of"]:
-                raise ClassificationError(f"{where}: one_of needs a string column and values")
-            if set(chk) - {"one_of", "unknown"} or chk.get("unknown") not in (None, "other"):
-                raise ClassificationError(f"{where}: one_of takes only `unknown: other`")
-        elif "range" in chk:
-            lo, hi = chk["range"]
-            if col_type not in ("integer", "decimal") or not lo <= hi:
-                raise ClassificationError(f"{where}: range [min, max] is for numbers")
-        elif "window" in chk:
-            earliest, years_after = chk["window"]
-            if col_type != "date" or not isinstance(years_after, int):
-                raise ClassificationError(
-                    f"{where}: window [earliest date, years after delivery] is for dates")
-            date.fromisoformat(str(earliest))
-        else:
-            raise ClassificationError(f"{where}: unknown check {chk!r}")
+        name = next(k for k in CHECK_TYPES if k in chk)
+        if col_type not in CHECK_TYPES[name]:
+            raise _Problem((*path, i, name), CHECK_RULES[name])
 
 
-def _check_closed(where: str, col: Column) -> None:
+def _check_closed(path: Path_, col: Column) -> None:
     """Allow-lists, not deny-lists: a field that any purpose receives is closed.
 
     A category has its allowed values, an identifier its format (a hashed field always has
@@ -269,173 +296,193 @@ def _check_closed(where: str, col: Column) -> None:
         return
     verbs = {t.verb for t in col.treatments}
     if "hash" in verbs and not col.identifier:
-        raise ClassificationError(f"{where}: a hashed field needs its identifier format")
+        raise _Problem(path, "a hashed field needs its identifier format")
     if col.type == "string" and "keep" in verbs and not (col.identifier
                                                          or col.check("one_of")):
-        raise ClassificationError(
-            f"{where}: a kept text field needs allowed values (one_of) or an identifier format")
+        raise _Problem(
+            path, "a kept text field needs allowed values (one_of) or an identifier format")
     if col.type in ("integer", "decimal") and not col.check("range"):
-        raise ClassificationError(f"{where}: a number that passes needs a plausible range")
+        raise _Problem(path, "a number that passes needs a plausible range")
     if col.type == "date" and not col.check("window"):
-        raise ClassificationError(f"{where}: a date that passes needs a window")
+        raise _Problem(path, "a date that passes needs a window")
 
 
-def parse(doc: dict[str, Any]) -> Classification:
-    """Build a :class:`Classification` from the YAML document, checking it as it goes."""
+def _column(path: Path_, name: str, spec: ColumnSpec, raw: dict[str, Any],
+            purposes: dict[str, Any]) -> Column:
+    treatments = _spec_treatments((*path, "treatment"), spec.treatment, purposes)
+    checks = list(raw.get("checks") or ())  # as written: validation reads them
+    _check_checks((*path, "checks"), spec.type, checks)
+    if spec.cls == "direct_identifier" and any(t.verb != "hash" for t in treatments):
+        raise _Problem((*path, "treatment"), "a direct identifier is hashed or dropped")
+    if spec.cls == "sensitive" and treatments:
+        raise _Problem((*path, "treatment"), "sensitive fields never pass")
+    column = Column(name=name, cls=spec.cls, category=spec.category, type=spec.type,
+                    identifier=spec.identifier, required=spec.required,
+                    on_invalid=spec.on_invalid, checks=tuple(checks), treatments=treatments)
+    _check_closed(path, column)
+    return column
+
+
+def _entity(system: str, name: str, spec: EntitySpec, raw: dict[str, Any],
+            purposes: dict[str, Any]) -> Entity:
+    path: Path_ = ("sources", system, name)
+    cols = tuple(_column((*path, "columns", cname), cname, c, raw["columns"][cname], purposes)
+                 for cname, c in spec.columns.items())
+    names = {c.name for c in cols}
+    comps = []
+    for comp_name, cs in (spec.composites or {}).items():
+        cpath = (*path, "composites", comp_name)
+        missing = [s for s in cs.from_ if s not in names]
+        if missing:
+            raise _Problem((*cpath, "from"), f"unknown source columns {missing}")
+        comps.append(Composite(name=comp_name, identifier=cs.identifier, sources=tuple(cs.from_),
+                               cls=cs.cls, category=cs.category,
+                               treatments=_spec_treatments((*cpath, "treatment"), cs.treatment,
+                                                           purposes)))
+    entity = Entity(system, name, spec.description, tuple(spec.key), cols, tuple(comps))
+    for i, k in enumerate(entity.key):
+        if k not in names:
+            raise _Problem((*path, "key", i), f"key column {k!r} is not a column")
+    for item in (*entity.columns, *entity.composites):
+        kind = "columns" if isinstance(item, Column) else "composites"
+        for t in item.treatments:
+            for param in ("reference", "country"):
+                if param in t.params and t.params[param] not in names:
+                    raise _Problem((*path, kind, item.name, "treatment", t.purpose, param),
+                                   f"{param} {t.params[param]!r} is not a column")
+    for purpose in entity.purposes():
+        outs = [t.output for item in (*entity.columns, *entity.composites)
+                if (t := item.treatment_for(purpose))]
+        dupes = sorted({o for o in outs if outs.count(o) > 1})
+        if dupes:
+            raise _Problem(path, f"{purpose} outputs repeat {dupes}")
+    return entity
+
+
+def _disclosure(mname: str, ms: MartSpec, defaults: DisclosureDefaults,
+                hierarchies: dict[str, Any]) -> Disclosure | None:
+    """The mart's `disclosure:` block, checked against its columns and the hierarchies."""
+    raw = ms.disclosure
+    if raw is None:
+        return None
+    path: Path_ = ("marts", mname, "disclosure")
+    columns = set(ms.columns)
+    named = [*raw.quasi_identifiers, *raw.order_by, *([raw.unit_key] if raw.unit_key else [])]
+    unknown = sorted(set(named) - columns)
+    if unknown:
+        raise _Problem(path, f"not columns of the mart: {unknown}")
+    if ms.aggregated and ms.count_column not in columns:
+        raise _Problem(("marts", mname, "count_column") if ms.count_column else path,
+                       "an aggregate needs its count_column")
+    if not ms.aggregated and not raw.unit_key:
+        raise _Problem(path, "a row-level mart needs its unit_key")
+    missing = [h for h in raw.pooling if h not in hierarchies]
+    if missing:
+        raise _Problem((*path, "pooling"), f"unknown hierarchies {missing}")
+    share = raw.max_unique_share if raw.max_unique_share is not None \
+        else defaults.max_unique_share
+    return Disclosure(
+        unit=raw.unit, quasi_identifiers=tuple(raw.quasi_identifiers),
+        k=raw.k if raw.k is not None else defaults.k,
+        count_column=ms.count_column if ms.aggregated else None, unit_key=raw.unit_key,
+        order_by=tuple(raw.order_by),
+        max_unique_share=None if ms.aggregated or share is None else float(share),
+        pooling=tuple(raw.pooling), ledger=raw.ledger, rationale=raw.rationale.strip(),
+    )
+
+
+def _mart(mname: str, ms: MartSpec, purposes: dict[str, Any], defaults: DisclosureDefaults,
+          hierarchies: dict[str, Any]) -> Mart:
+    if ms.purpose not in purposes:
+        raise _Problem(("marts", mname, "purpose"), "unknown purpose (not under purposes)")
+    return Mart(
+        name=mname, purpose=ms.purpose, grain=ms.grain, aggregated=ms.aggregated,
+        count_column=ms.count_column, extract=ms.extract, retention=ms.retention,
+        columns=tuple(MartColumn(c, mc.cls, mc.data_type, mc.description)
+                      for c, mc in ms.columns.items()),
+        disclosure=_disclosure(mname, ms, defaults, hierarchies),
+    )
+
+
+def _build(doc: dict[str, Any], spec: ClassificationSpec) -> Classification:
+    """Typed objects from the checked document, with the checks that span blocks."""
     purposes = doc["purposes"]
-    entities = []
-    for system, ents in doc["sources"].items():
-        for name, spec in ents.items():
-            where = f"sources.{system}.{name}"
-            cols = []
-            for cname, c in spec["columns"].items():
-                cw = f"{where}.columns.{cname}"
-                if c.get("class") not in CLASSES:
-                    raise ClassificationError(f"{cw}: class must be one of {sorted(CLASSES)}")
-                if c.get("type") not in TYPES:
-                    raise ClassificationError(f"{cw}: type must be one of {sorted(TYPES)}")
-                if "treatment" not in c:
-                    raise ClassificationError(f"{cw}: every column states its treatment")
-                on_invalid = str(c.get("on_invalid", "null"))
-                if on_invalid not in ("quarantine", "null"):
-                    raise ClassificationError(f"{cw}: on_invalid must be quarantine or null")
-                treatments = _treatments(cw, c["treatment"], purposes)
-                _check_checks(cw, c["type"], list(c.get("checks", ())))
-                if c["class"] == "direct_identifier" and any(
-                    t.verb != "hash" for t in treatments
-                ):
-                    raise ClassificationError(f"{cw}: a direct identifier is hashed or dropped")
-                if c["class"] == "sensitive" and treatments:
-                    raise ClassificationError(f"{cw}: sensitive fields never pass")
-                column = Column(
-                    name=cname,
-                    cls=c["class"],
-                    category=c.get("category", ""),
-                    type=c["type"],
-                    identifier=c.get("identifier"),
-                    required=bool(c.get("required", False)),
-                    on_invalid=on_invalid,
-                    checks=tuple(c.get("checks", ())),
-                    treatments=treatments,
-                )
-                _check_closed(cw, column)
-                cols.append(column)
-            comps = []
-            for comp_name, cs in (spec.get("composites") or {}).items():
-                cw = f"{where}.composites.{comp_name}"
-                missing = [s for s in cs["from"] if s not in {c.name for c in cols}]
-                if missing:
-                    raise ClassificationError(f"{cw}: unknown source columns {missing}")
-                comps.append(
-                    Composite(
-                        name=comp_name,
-                        identifier=cs["identifier"],
-                        sources=tuple(cs["from"]),
-                        cls=cs.get("class", "direct_identifier"),
-                        category=cs.get("category", ""),
-                        treatments=_treatments(cw, cs["treatment"], purposes),
-                    )
-                )
-            key = tuple(spec["key"])
-            entity = Entity(system, name, spec.get("description", ""), key, tuple(cols),
-                            tuple(comps))
-            for k in key:
-                if k not in entity.column_names:
-                    raise ClassificationError(f"{where}: key column {k!r} is not a column")
-            for purpose in entity.purposes():
-                outs = [
-                    t.output
-                    for item in (*entity.columns, *entity.composites)
-                    if (t := item.treatment_for(purpose))
-                ]
-                dupes = sorted({o for o in outs if outs.count(o) > 1})
-                if dupes:
-                    raise ClassificationError(f"{where}: {purpose} outputs repeat {dupes}")
-            entities.append(entity)
-    defaults = doc.get("disclosure") or {}
     hierarchies = doc.get("hierarchies") or {}
-    marts = []
-    for mname, ms in (doc.get("marts") or {}).items():
-        if ms["purpose"] not in purposes:
-            raise ClassificationError(f"marts.{mname}: unknown purpose")
-        mcols = []
-        for cname, c in ms["columns"].items():
-            if c.get("class") not in MART_CLASSES:
-                raise ClassificationError(f"marts.{mname}.{cname}: class not in {MART_CLASSES}")
-            mcols.append(MartColumn(cname, c["class"], c["data_type"], c["description"]))
-        marts.append(
-            Mart(
-                name=mname,
-                purpose=ms["purpose"],
-                grain=ms["grain"],
-                aggregated=bool(ms.get("aggregated", False)),
-                count_column=ms.get("count_column"),
-                extract=bool(ms.get("extract", False)),
-                retention=ms.get("retention", ""),
-                columns=tuple(mcols),
-                disclosure=_disclosure(mname, ms, [c.name for c in mcols], defaults,
-                                       hierarchies),
-            )
-        )
+    entities = tuple(_entity(system, name, es, doc["sources"][system][name], purposes)
+                     for system, ents in spec.sources.items() for name, es in ents.items())
+    marts = tuple(_mart(mname, ms, purposes, spec.disclosure, hierarchies)
+                  for mname, ms in spec.marts.items())
     return Classification(
-        version=int(doc["version"]),
+        version=spec.version,
         purposes=purposes,
-        retention=doc.get("retention", {}),
-        entities=tuple(entities),
-        marts=tuple(marts),
-        bands=_bands(doc.get("bands") or {}),
-        disclosure_defaults=defaults,
+        retention=doc.get("retention") or {},
+        entities=entities,
+        marts=marts,
+        bands=doc.get("bands") or {},
+        disclosure_defaults=doc.get("disclosure") or {},
         hierarchies=hierarchies,
     )
 
 
-def _bands(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Band declarations: ascending lower `edges` and as many `labels` that sort as text."""
-    for name, spec in raw.items():
-        edges, labels = spec.get("edges") or [], spec.get("labels") or []
-        if len(edges) != len(labels) or not edges or list(edges) != sorted(set(edges)):
-            raise ClassificationError(f"bands.{name}: ascending edges, one label per edge")
-        if list(labels) != sorted(labels):
-            raise ClassificationError(f"bands.{name}: labels must sort as text in edge order")
-    return raw
+# -- errors that name the file position -------------------------------------------------------
 
 
-def _disclosure(mname: str, ms: dict[str, Any], columns: list[str], defaults: dict[str, Any],
-                hierarchies: dict[str, Any]) -> Disclosure | None:
-    """The mart's `disclosure:` block, checked against its columns and the hierarchies."""
-    raw = ms.get("disclosure")
-    if raw is None:
-        return None
-    where = f"marts.{mname}.disclosure"
-    if raw.get("unit") not in UNITS:
-        raise ClassificationError(f"{where}: unit must be one of {sorted(UNITS)}")
-    qis = tuple(raw.get("quasi_identifiers") or ())
-    named = [*qis, *raw.get("order_by", ()), *[raw[c] for c in ("unit_key",) if raw.get(c)]]
-    unknown = sorted(set(named) - set(columns))
-    if unknown:
-        raise ClassificationError(f"{where}: not columns of the mart: {unknown}")
-    count_column = ms.get("count_column")
-    aggregated = bool(ms.get("aggregated", False))
-    if aggregated and count_column not in columns:
-        raise ClassificationError(f"{where}: an aggregate needs its count_column")
-    if not aggregated and not raw.get("unit_key"):
-        raise ClassificationError(f"{where}: a row-level mart needs its unit_key")
-    pooling = tuple(raw.get("pooling") or ())
-    missing = [h for h in pooling if h not in hierarchies]
-    if missing:
-        raise ClassificationError(f"{where}: unknown hierarchies {missing}")
-    share = raw.get("max_unique_share", defaults.get("max_unique_share"))
-    return Disclosure(
-        unit=raw["unit"], quasi_identifiers=qis, k=int(raw.get("k", defaults.get("k", 10))),
-        count_column=count_column if aggregated else None, unit_key=raw.get("unit_key"),
-        order_by=tuple(raw.get("order_by") or ()),
-        max_unique_share=None if aggregated or share is None else float(share),
-        pooling=pooling, ledger=raw.get("ledger"), rationale=str(raw.get("rationale", "")).strip(),
-    )
+def _path_text(parts: list[Any]) -> str:
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(the document)"
+
+
+def _problem(marked: MarkedDocument, loc: Path_, message: str, *, missing: bool = False
+             ) -> Problem:
+    found, position = marked.locate(loc)
+    if missing and loc:
+        found = [*found, loc[-1]]
+    return Problem(_path_text(found), message, position)
+
+
+def _validation_problems(exc: ValidationError, marked: MarkedDocument) -> list[Problem]:
+    """pydantic's errors, each at its key path and file position. The messages name the
+    expected shape, never the value found (include_input=False)."""
+    out = []
+    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+        message = str(err["msg"]).removeprefix("Value error, ")
+        out.append(_problem(marked, err["loc"], message, missing=err["type"] == "missing"))
+    return out
+
+
+def parse(doc: Any, *, marked: MarkedDocument | None = None,
+          source: str = "classification") -> Classification:
+    """Build a :class:`Classification` from the YAML document, checking it as it goes.
+
+    `marked` (from :func:`load`) gives the errors their line and column; a plain document (a
+    test's edited copy) still gets the key path.
+    """
+    marked = marked or MarkedDocument(doc, None)
+    try:
+        spec = ClassificationSpec.model_validate(doc)
+    except ValidationError as exc:
+        raise ClassificationError.of(source, _validation_problems(exc, marked)) from None
+    try:
+        return _build(doc, spec)
+    except _Problem as p:
+        raise ClassificationError.of(source, [_problem(marked, p.path, p.message)]) from None
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
 
 
 @cache
 def load(path: Path = CLASSIFICATION_PATH) -> Classification:
     """Read and check the classification file (cached: it does not change during a run)."""
-    with open(path, encoding="utf-8") as fh:
-        return parse(yaml.safe_load(fh))
+    try:
+        marked = read_marked(path)
+    except YamlShapeError as exc:
+        raise ClassificationError.of(_display(path), [Problem("", exc.message, exc.position)]
+                                     ) from None
+    return parse(marked.data, marked=marked, source=_display(path))
