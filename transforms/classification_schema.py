@@ -137,7 +137,7 @@ def _ordered(bounds: list[Any]) -> list[Any]:
 
 
 class OneOfCheck(_Block):
-    one_of: list[Annotated[StrictStr | StrictInt, Field()]] = Field(min_length=1)
+    one_of: list[StrictStr | StrictInt] = Field(min_length=1)
     unknown: Literal["other"] | None = None
 
 
