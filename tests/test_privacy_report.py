@@ -8,6 +8,7 @@ must run.
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import subprocess
@@ -15,12 +16,15 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import yaml
 from synthetic_marts import KEY_VERSION, synthetic_marts
 
 from expectations import run_gate
+from transforms.classification import CLASSIFICATION_PATH, parse
 from transforms.classification import load as load_classification
-from transforms.publish.privacy_report import DOCS_PATH, main, render_markdown
+from transforms.publish.privacy_report import DOCS_PATH, main, render_markdown, render_report
 from transforms.publish.publication import publish
+from transforms.publish.templating import TEMPLATES, environment
 
 CLASSIFICATION = load_classification()
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -41,6 +45,53 @@ def test_classification_doc_covers_every_source_field_and_mart() -> None:
             assert f"| {col.name} |" in text
     for mart in CLASSIFICATION.marts:
         assert f"### {mart.name}" in text
+
+
+HOSTILE = "<script>alert('x')</script>"
+
+
+def _hostile_classification():
+    """The real classification with markup where the report quotes our own texts."""
+    doc = copy.deepcopy(yaml.safe_load(CLASSIFICATION_PATH.read_text(encoding="utf-8")))
+    doc["purposes"]["actuarial"]["title"] = HOSTILE
+    doc["purposes"]["marketing"]["legal_basis"] = '<img src=x onerror="alert(1)">'
+    doc["marts"]["marketing.segments"]["columns"]["customers"]["description"] = HOSTILE + " | x"
+    doc["marts"]["actuarial.policy_exposure"]["grain"] = "</td></tr></table>" + HOSTILE
+    return parse(doc)
+
+
+def test_report_escapes_every_value_it_quotes() -> None:
+    classification = _hostile_classification()
+    gate = {"passed": False, "min_cell_size": 10, "skipped_rules": ["<b>rule</b>"],
+            "rules": {"columns": HOSTILE},
+            "checks": [{"table": "marketing.segments", "rule": "columns", "passed": False,
+                        "count": 3}],
+            "tables": {}}
+    html = render_report(classification, {}, gate_summary=gate,
+                         data_docs_href='x" onmouseover="alert(1)', run_id="</title>" + HOSTILE)
+    assert "<script" not in html.lower() and "<img" not in html and "<b>" not in html
+    assert "</title><" not in html and 'onmouseover="' not in html
+    assert html.count("&lt;script&gt;") >= 5
+    assert 'href="x&#34; onmouseover=&#34;alert(1)"' in html
+    # markup the template owns still renders: the failed rule, its count, the verdict
+    assert ('<td>columns</td><td>&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;</td><td>1</td>'
+            '<td>3</td><td><span class="fail">FAILED</span></td>') in html
+    assert '<dd id="gate-verdict">FAILED</dd>' in html
+
+
+def test_templates_have_no_escape_bypass() -> None:
+    env = environment()
+    assert env.autoescape("privacy_report.html.j2") is True
+    assert env.autoescape("classification.md.j2") is False
+    for template in TEMPLATES.iterdir():
+        source = template.read_text(encoding="utf-8")
+        assert "|safe" not in source.replace(" ", "") and "autoescape false" not in source
+
+
+def test_classification_doc_escapes_table_pipes_not_markup() -> None:
+    text = render_markdown(_hostile_classification())
+    assert f"| {HOSTILE} \\| x |" in text  # a pipe in a cell does not open a new column
+    assert "| customers | count | bigint |" in text
 
 
 @pytest.fixture(scope="module")
