@@ -41,10 +41,11 @@ MARTS = ("actuarial.policy_exposure", "actuarial.frequency_severity",
          "actuarial.claims_development", "marketing.segments", "marketing.renewal_audience")
 MARKER = "BENCH-RESULT "
 # The models actuarial.policy_exposure is made of, from the pseudonymised tables on.
-EXPOSURE_CHAIN = ("stg_policy_admin__contracts", "stg_claims__claims",
-                  "stg_claims__claim_transactions", "stg_dpo__subject_requests",
-                  "int_subjects_restricted", "int_contracts_unrestricted",
-                  "int_contract_periods_exploded", "int_claims_valued", "policy_exposure")
+EXPOSURE_CHAIN = ("stg_policy_admin__actuarial_contracts", "stg_claims__actuarial_claims",
+                  "stg_claims__actuarial_claim_transactions",
+                  "stg_dpo__actuarial_subject_requests", "int_actuarial_contracts_excluded",
+                  "int_actuarial_contracts_unrestricted", "int_actuarial_contract_periods_exploded",
+                  "int_actuarial_claims_valued", "policy_exposure")
 
 # One query, written by hand: the latest row per contract, cover cut at cancellation and after
 # as_of, calendar years, earned exposure and premium (to the cent) per currency and year.

@@ -404,7 +404,8 @@ def test_subjects_who_objected_or_are_restricted_are_absent(
 def test_orphan_claims_are_warned_about(build: dict[str, Any]) -> None:
     relationship = [
         r for r in build["results"]
-        if r["unique_id"].startswith("test.insurer_marts.relationships_stg_claims__claims")
+        if r["unique_id"].startswith(
+            "test.insurer_marts.relationships_stg_claims__actuarial_claims")
     ]
     assert len(relationship) == 1
     assert relationship[0]["status"] == "warn" and relationship[0]["failures"] == 1
@@ -467,10 +468,58 @@ def test_exposures_and_unit_tests(build: dict[str, Any]) -> None:
         "marketing_campaigns": {"segments", "renewal_audience"},
     }
     tested = {u["model"] for u in manifest["unit_tests"].values()}
-    assert tested >= {"int_contract_periods_exploded", "int_claims_valued",
+    assert tested >= {"int_actuarial_contract_periods_exploded", "int_actuarial_claims_valued",
                       "int_frequency_severity_cells", "int_policy_exposure_units",
                       "int_policy_exposure_generalised", "frequency_severity",
-                      "claims_development", "segments", "int_marketing_contracts_segmented"}
+                      "claims_development", "segments", "int_marketing_contracts_segmented",
+                      "int_actuarial_contracts_excluded", "int_marketing_customers_excluded",
+                      "stg_dpo__actuarial_subject_requests"}
+
+
+DOMAINS = ("actuarial", "marketing", "dpo")
+
+
+def named_domain(node: dict[str, Any]) -> str:
+    """The pseudonym domain a model's name and place say it belongs to: staging
+    `stg_<system>__<domain>_<entity>`, intermediate `int_<domain>_...` or its folder, marts their
+    schema (docs/architecture.md, "dbt project")."""
+    name, layer, folder = node["name"], node["fqn"][1], node["fqn"][2]
+    if layer == "staging":
+        domain = name.split("__", 1)[1].split("_", 1)[0]
+    else:
+        domain = folder
+        if name.startswith("int_") and name.split("_")[1] in DOMAINS:
+            assert name.split("_")[1] == folder, name
+    assert domain in DOMAINS, name
+    return domain
+
+
+def test_every_model_reads_one_pseudonym_domain_the_one_its_name_says(
+    build: dict[str, Any],
+) -> None:
+    """Pseudonyms of two domains never meet in a model, and a model's name or place says which
+    domain it is in: its sources, followed through every model it reads, are all that
+    domain's `pseudo_<domain>` tables (or the DPO's resolutions written into that schema)."""
+    nodes = artefact(build, "manifest.json")
+    sources = {uid: s["schema"].removeprefix("pseudo_") for uid, s in nodes["sources"].items()}
+    models = {uid: n for uid, n in nodes["nodes"].items() if n["resource_type"] == "model"}
+
+    def domains(uid: str) -> set[str]:
+        if uid in sources:
+            return {sources[uid]}
+        return set().union(*(domains(up) for up in models[uid]["depends_on"]["nodes"]))
+
+    mismatched = {n["name"]: sorted(domains(uid)) for uid, n in models.items()
+                  if domains(uid) != {named_domain(n)}}
+    assert mismatched == {}
+    staging = sorted(n["name"] for n in models.values() if n["fqn"][1] == "staging")
+    assert staging == [
+        "stg_claims__actuarial_claim_transactions", "stg_claims__actuarial_claims",
+        "stg_dpo__actuarial_subject_requests", "stg_dpo__dpo_subject_requests",
+        "stg_dpo__marketing_consent_changes", "stg_dpo__marketing_subject_requests",
+        "stg_policy_admin__actuarial_contracts", "stg_policy_admin__marketing_contracts",
+        "stg_policy_admin__marketing_quotes",
+    ]
 
 
 # ------------------------------------------------------------------------------ run_dbt
@@ -493,7 +542,7 @@ def test_run_dbt_failure_names_nodes_not_values(
     monkeypatch.setattr(dbt_run, "TARGET_PATH", tmp_path / "target")
     monkeypatch.setattr(dbt_run, "LOG_PATH", tmp_path / "logs")
     with pytest.raises(DbtRunError) as raised:
-        run_dbt(["run", "--select", "int_contract_periods_exploded"],
+        run_dbt(["run", "--select", "int_actuarial_contract_periods_exploded"],
                 warehouse=tmp_path / "empty.duckdb", as_of=AS_OF,
                 extra_vars={"exposure_period": "fortnight"})
     message = str(raised.value)

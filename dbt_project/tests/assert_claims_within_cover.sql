@@ -5,8 +5,8 @@
 -- when the period has no cover at all: the warning says how many there are.
 
 select claims.claim_key
-from {{ ref('int_claims_valued') }} as claims
-inner join {{ ref('int_contracts_unrestricted') }} as contracts
+from {{ ref('int_actuarial_claims_valued') }} as claims
+inner join {{ ref('int_actuarial_contracts_unrestricted') }} as contracts
     on claims.contract_key = contracts.contract_key
 where claims.loss_date < contracts.start_date
     or claims.loss_date >= contracts.end_date

@@ -41,7 +41,7 @@ suppressed_claims as (
         count(*) filter (where not valued.is_declined) as claim_count,
         count(*) filter (where valued.is_declined) as declined_claims
 
-    from {{ ref('int_claims_valued') }} as valued
+    from {{ ref('int_actuarial_claims_valued') }} as valued
     inner join {{ ref('int_claim_development_segments') }} as segments
         on valued.product = segments.product
         and valued.currency = segments.currency
@@ -81,7 +81,7 @@ exposure as (
         sum(claim_count) as claim_count,
         sum(declined_claims) as declined_claims
 
-    from {{ ref('int_contract_period_experience') }}
+    from {{ ref('int_actuarial_contract_period_experience') }}
     group by currency
 
 )

@@ -2,6 +2,6 @@
 -- pseudonym may appear in both domains (a shared one means a shared key).
 
 select actuarial.contract_key
-from {{ ref('stg_policy_admin__contracts') }} as actuarial
+from {{ ref('stg_policy_admin__actuarial_contracts') }} as actuarial
 inner join {{ ref('stg_policy_admin__marketing_contracts') }} as marketing
     on actuarial.contract_key = marketing.contract_key

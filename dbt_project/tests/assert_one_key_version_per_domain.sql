@@ -5,21 +5,23 @@ with
 
 key_versions as (
 
-    select 'actuarial' as domain, key_version from {{ ref('stg_policy_admin__contracts') }}
+    select 'actuarial' as domain, key_version from {{ ref('stg_policy_admin__actuarial_contracts') }}
     union
-    select 'actuarial', key_version from {{ ref('stg_claims__claims') }}
+    select 'actuarial', key_version from {{ ref('stg_claims__actuarial_claims') }}
     union
-    select 'actuarial', key_version from {{ ref('stg_claims__claim_transactions') }}
+    select 'actuarial', key_version from {{ ref('stg_claims__actuarial_claim_transactions') }}
     union
-    select 'actuarial', key_version from {{ ref('stg_dpo__subject_requests') }}
+    select 'actuarial', key_version from {{ ref('stg_dpo__actuarial_subject_requests') }}
+    where not is_resolved
     union
     select 'marketing', key_version from {{ ref('stg_policy_admin__marketing_contracts') }}
     union
-    select 'marketing', key_version from {{ ref('stg_policy_admin__quotes') }}
+    select 'marketing', key_version from {{ ref('stg_policy_admin__marketing_quotes') }}
     union
-    select 'marketing', key_version from {{ ref('stg_dpo__consent_changes') }}
+    select 'marketing', key_version from {{ ref('stg_dpo__marketing_consent_changes') }}
     union
     select 'marketing', key_version from {{ ref('stg_dpo__marketing_subject_requests') }}
+    where not is_resolved
 
 )
 

@@ -21,7 +21,7 @@ claims as (
         segments.component_group,
         {{ period_start('year', 'valued.loss_date') }} as origin_year
 
-    from {{ ref('int_claims_valued') }} as valued
+    from {{ ref('int_actuarial_claims_valued') }} as valued
     inner join segments
         on valued.product = segments.product
         and valued.currency = segments.currency
@@ -32,7 +32,7 @@ claims as (
 
 transactions as (
 
-    select * from {{ ref('stg_claims__claim_transactions') }}
+    select * from {{ ref('stg_claims__actuarial_claim_transactions') }}
     where transaction_date <= {{ as_of_date() }}
 
 ),

@@ -28,7 +28,7 @@ claims as (
         ) as reported_year,
         {{ pool_label('failed_component', level) }} as level_0_group
 
-    from {{ ref('int_claims_valued') }}
+    from {{ ref('int_actuarial_claims_valued') }}
 
 ),
 

@@ -29,7 +29,7 @@ step_0 as (
         incurred_amount,
         false as is_pooled
 
-    from {{ ref('int_contract_period_experience') }}
+    from {{ ref('int_actuarial_contract_period_experience') }}
 
 ),
 {% for step in steps %}

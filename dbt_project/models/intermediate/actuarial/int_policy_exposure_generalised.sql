@@ -6,7 +6,7 @@ with
 
 experience as (
 
-    select * from {{ ref('int_contract_period_experience') }}
+    select * from {{ ref('int_actuarial_contract_period_experience') }}
 
 ),
 

@@ -15,18 +15,6 @@ contracts as (
 
 ),
 
-consent_changes as (
-
-    select * from {{ ref('stg_dpo__consent_changes') }}
-
-),
-
-excluded as (
-
-    select * from {{ ref('int_marketing_customers_excluded') }}
-
-),
-
 contract_consents as (
 
     select
@@ -62,7 +50,7 @@ consent_events as (
     union all
 
     select customer_key, channel, consent, change_date as consent_date
-    from consent_changes
+    from {{ ref('stg_dpo__marketing_consent_changes') }}
     where consent is not null
 
 ),
@@ -125,7 +113,7 @@ audience as (
     inner join consented
         on customers.customer_key = consented.customer_key
     where not exists (
-        select 1 from excluded
+        select 1 from {{ ref('int_marketing_customers_excluded') }} as excluded
         where excluded.customer_key = customers.customer_key
     )
 

@@ -13,18 +13,6 @@
 
 with
 
-contracts as (
-
-    select * from {{ ref('stg_policy_admin__marketing_contracts') }}
-
-),
-
-audience as (
-
-    select * from {{ ref('int_marketing_audience_consented') }}
-
-),
-
 live_contracts as (
 
     select
@@ -42,8 +30,8 @@ live_contracts as (
         ) }} as is_due_for_renewal,
         contracts.key_version
 
-    from contracts
-    inner join audience
+    from {{ ref('stg_policy_admin__marketing_contracts') }} as contracts
+    inner join {{ ref('int_marketing_audience_consented') }} as audience
         on contracts.customer_key = audience.customer_key
     where contracts.start_month <= {{ as_of_month() }}
         and contracts.end_month >= {{ as_of_month() }}

@@ -5,27 +5,7 @@
 -- withholds (int_renewal_audience_units: unique customers, only when too many are unique).
 -- Stable order.
 
-with
-
-generalised as (
-
-    select * from {{ ref('int_renewal_audience_generalised') }}
-
-),
-
-withheld as (
-
-    select customer_key from {{ ref('int_renewal_audience_units') }}
-    where is_suppressed
-
-),
-
-final as (
-
-    select * from generalised
-    where customer_key not in (select customer_key from withheld)
-
-)
-
-select * from final
+{{ without_withheld_units(
+    ref('int_renewal_audience_generalised'), ref('int_renewal_audience_units'), 'customer_key'
+) }}
 order by customer_key, renewal_month, product, country, tenure_band

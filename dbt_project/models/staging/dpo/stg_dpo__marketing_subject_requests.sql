@@ -1,34 +1,8 @@
-with
+-- The DPO's data-subject requests in the marketing pseudonym domain: as delivered, and as
+-- resolved by transforms/rights.py (macros/subject_requests.sql).
 
-source as (
-
-    select * from {{ source('pseudo_marketing', 'dpo__subject_requests') }}
-    {{ latest_delivery(['request_id']) }}
-
-),
-
-renamed as (
-
-    select
-
-        ----------  ids
-        request_id,
-        person_key,
-        contract_key,
-        customer_key,
-
-        ---------- dimensions
-        request_type,
-
-        ---------- dates
-        cast(received_date as date) as received_date,
-
-        ---------- delivery
-        _delivery_date as delivery_date,
-        _key_version as key_version
-
-    from source
-
-)
-
-select * from renamed
+{{ staged_subject_requests(
+    source('pseudo_marketing', 'dpo__subject_requests'),
+    source('pseudo_marketing_rights', 'dpo__subject_requests_resolved'),
+    subject_keys=['person_key', 'contract_key', 'customer_key']
+) }}

@@ -1,16 +1,9 @@
-with
+-- Contracts, marketing pseudonym domain (months only, consent flags): per key, the row of its
+-- latest delivery (macros/latest_delivery.sql).
 
-source as (
-
-    select * from {{ source('pseudo_marketing', 'policy_admin__contracts') }}
-    {{ latest_delivery(['contract_key']) }}
-
-),
-
-renamed as (
-
-    select
-
+{% call staged_latest_delivery(
+    source('pseudo_marketing', 'policy_admin__contracts'), key_columns=['contract_key']
+) %}
         ----------  ids
         contract_key,
         customer_key,
@@ -36,14 +29,5 @@ renamed as (
         consent_email,
         cast(consent_email_date as date) as consent_email_date,
         consent_sms,
-        cast(consent_sms_date as date) as consent_sms_date,
-
-        ---------- delivery
-        _delivery_date as delivery_date,
-        _key_version as key_version
-
-    from source
-
-)
-
-select * from renamed
+        cast(consent_sms_date as date) as consent_sms_date
+{% endcall %}

@@ -1,16 +1,9 @@
-with
+-- Quotes, marketing pseudonym domain: per key, the row of its latest delivery
+-- (macros/latest_delivery.sql).
 
-source as (
-
-    select * from {{ source('pseudo_marketing', 'policy_admin__quotes') }}
-    {{ latest_delivery(['quote_key']) }}
-
-),
-
-renamed as (
-
-    select
-
+{% call staged_latest_delivery(
+    source('pseudo_marketing', 'policy_admin__quotes'), key_columns=['quote_key']
+) %}
         ----------  ids
         quote_key,
         person_key,
@@ -28,14 +21,5 @@ renamed as (
         cast(quote_date as date) as quote_date,
 
         ---------- marketing consent collected with the quote
-        consent_email,
-
-        ---------- delivery
-        _delivery_date as delivery_date,
-        _key_version as key_version
-
-    from source
-
-)
-
-select * from renamed
+        consent_email
+{% endcall %}

@@ -2,26 +2,26 @@
 -- in its contract's currency:
 -- paid = payments dated <= as_of, incurred = those payments + reserve changes dated <= as_of.
 -- Claims on contracts missing from contracts (warned about by a relationships test on
--- stg_claims__claims) or of erased or restricted subjects are left out.
+-- stg_claims__actuarial_claims) or of erased or restricted subjects are left out.
 
 with
 
 claims as (
 
-    select * from {{ ref('stg_claims__claims') }}
+    select * from {{ ref('stg_claims__actuarial_claims') }}
     where notification_date <= {{ as_of_date() }}
 
 ),
 
 contracts as (
 
-    select contract_key, product, currency from {{ ref('int_contracts_unrestricted') }}
+    select contract_key, product, currency from {{ ref('int_actuarial_contracts_unrestricted') }}
 
 ),
 
 transactions as (
 
-    select * from {{ ref('stg_claims__claim_transactions') }}
+    select * from {{ ref('stg_claims__actuarial_claim_transactions') }}
     where transaction_date <= {{ as_of_date() }}
 
 ),

@@ -1,16 +1,9 @@
-with
+-- Contracts, actuarial pseudonym domain (exact dates, rating factors): per key, the row of its
+-- latest delivery (macros/latest_delivery.sql).
 
-source as (
-
-    select * from {{ source('pseudo_actuarial', 'policy_admin__contracts') }}
-    {{ latest_delivery(['contract_key']) }}
-
-),
-
-renamed as (
-
-    select
-
+{% call staged_latest_delivery(
+    source('pseudo_actuarial', 'policy_admin__contracts'), key_columns=['contract_key']
+) %}
         ----------  ids
         contract_key,
         person_key,
@@ -36,14 +29,5 @@ renamed as (
         ---------- dates
         cast(start_date as date) as start_date,
         cast(end_date as date) as end_date,
-        cast(cancellation_date as date) as cancellation_date,
-
-        ---------- delivery
-        _delivery_date as delivery_date,
-        _key_version as key_version
-
-    from source
-
-)
-
-select * from renamed
+        cast(cancellation_date as date) as cancellation_date
+{% endcall %}

@@ -9,19 +9,19 @@ with
 
 contracts as (
 
-    select * from {{ ref('int_contracts_unrestricted') }}
+    select * from {{ ref('int_actuarial_contracts_unrestricted') }}
 
 ),
 
 periods as (
 
-    select * from {{ ref('int_contract_periods_exploded') }}
+    select * from {{ ref('int_actuarial_contract_periods_exploded') }}
 
 ),
 
 claims as (
 
-    select * from {{ ref('int_claims_valued') }}
+    select * from {{ ref('int_actuarial_claims_valued') }}
 
 ),
 

@@ -1,16 +1,9 @@
-with
+-- Claim transactions (payments, reserve changes), actuarial pseudonym domain: per key, the row of
+-- its latest delivery (macros/latest_delivery.sql).
 
-source as (
-
-    select * from {{ source('pseudo_actuarial', 'claims__claim_transactions') }}
-    {{ latest_delivery(['transaction_key']) }}
-
-),
-
-renamed as (
-
-    select
-
+{% call staged_latest_delivery(
+    source('pseudo_actuarial', 'claims__claim_transactions'), key_columns=['transaction_key']
+) %}
         ----------  ids
         transaction_key,
         claim_key,
@@ -29,14 +22,5 @@ renamed as (
         cast(amount as decimal(18, 2)) as incurred_amount,
 
         ---------- dates
-        cast(transaction_date as date) as transaction_date,
-
-        ---------- delivery
-        _delivery_date as delivery_date,
-        _key_version as key_version
-
-    from source
-
-)
-
-select * from renamed
+        cast(transaction_date as date) as transaction_date
+{% endcall %}

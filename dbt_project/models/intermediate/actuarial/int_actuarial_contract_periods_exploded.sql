@@ -8,7 +8,7 @@ with
 
 contracts as (
 
-    select * from {{ ref('int_contracts_unrestricted') }}
+    select * from {{ ref('int_actuarial_contracts_unrestricted') }}
 
 ),
 
