@@ -5,6 +5,7 @@ CONTRACTS ?= 50000
 DAYS ?= 3
 AS_OF ?= 2026-11-26
 SEED ?= 42
+BENCH_CONTRACTS ?= 100000
 export UV_PYTHON := 3.11
 # uv on PATH, or the module pip installed (a fresh machine may not have put it on PATH)
 UV = $(shell command -v uv 2>/dev/null || echo python3 -m uv)
@@ -14,7 +15,7 @@ UV = $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 help:
 	@echo "make run    - generate the synthetic source systems and run the whole pipeline through Airflow"
 	@echo "make test   - run the whole test suite (lint included)"
-	@echo "make bench  - print the benchmarks' figures"
+	@echo "make bench  - print the benchmarks' figures (ingest on BENCH_CONTRACTS=100000 contracts)"
 	@echo "make key    - create a local master key file (.secrets/master.key, mode 600)"
 
 install:
@@ -39,6 +40,7 @@ lint: install
 
 bench: install
 	$(UV) run python bench/pseudonymise.py
+	$(UV) run python bench/ingest.py --contracts $(BENCH_CONTRACTS)
 	$(UV) run python bench/gate.py 50000 1000000
 	$(UV) run python bench/build_marts.py
 

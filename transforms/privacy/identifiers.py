@@ -100,36 +100,80 @@ def normalise_postcode(expr: pl.Expr) -> pl.Expr:
     return blank_to_null(expr.str.to_uppercase().str.replace_all(r"\s+", " "))
 
 
+# `(0)` trunk prefixes and every character other than a digit or `+`, removed in one pass:
+# leftmost-first alternation finds the same non-overlapping `(0)` as a literal pass before it
+_PHONE_NOISE = r"\(0\)|[^0-9+]"
+# the separators source systems actually use, removed by one multi-literal pass (no regex);
+# "(0)" first, and no other pattern starts with "(", so it is found exactly where the regex
+# finds it. Only a value with something else left over needs the regex.
+_PHONE_SEPARATORS = ["(0)", " ", "-", ".", "/"]
+
+
+def _phone_digits_and_plus(expr: pl.Expr) -> pl.Expr:
+    """`(0)` and every character but digits and `+` removed; the regex only where needed."""
+    s = pl.struct(expr.alias("v")).struct.with_fields(
+        q=pl.field("v").str.replace_many(_PHONE_SEPARATORS, [""] * len(_PHONE_SEPARATORS)))
+    odd = pl.field("q").str.contains("[^0-9+]")
+    slow = pl.when(odd).then(pl.field("v")).str.replace_all(_PHONE_NOISE, "")
+    return s.struct.with_fields(c=pl.coalesce(slow, pl.field("q"))).struct.field("c")
+
+
 def normalise_phone(expr: pl.Expr, country: pl.Expr | None = None) -> pl.Expr:
     """E.164 for UK and French numbers: `07700 900123` (GB) -> `+447700900123`.
 
     A national number (leading 0) takes the country code of the row's country (GB when the
     row has none); `00` international prefixes become `+`; `(0)` trunk prefixes are dropped.
-    Written as a chain of replacements, each evaluated once (no branch re-evaluates its input).
+    The value is cleaned once (a multi-literal pass, the regex only for odd characters); the
+    prefix is read with two `starts_with` tests and cut off with one slice (no further regex,
+    no per-row replacement string); every `+` left in the number is dropped.
     """
-    kept = expr.str.replace_all("(0)", "", literal=True).str.replace_all(r"[^0-9+]", "")
-    intl = kept.str.replace(r"^00", "+")
+    fields = [_phone_digits_and_plus(expr).alias("v")]
+    if country is not None:
+        fields.append(country.alias("c"))
+    v = pl.field("v")
+    zero, double_zero = v.str.starts_with("0"), v.str.starts_with("00")
+    national = zero & ~double_zero
     if country is None:
-        national = intl.str.replace(r"^0", "+44")
+        code = pl.lit("44")
     else:
-        code = pl.when(country.str.to_uppercase() == "FR").then(pl.lit("+33")).otherwise(
-            pl.lit("+44"))
-        national = intl.str.replace(r"^0", code)
-    digits = _non_empty(national.str.replace_all("+", "", literal=True))
-    return pl.lit("+") + digits
+        code = pl.when(pl.field("c").str.to_uppercase() == "FR").then(pl.lit("33")).otherwise(
+            pl.lit("44"))
+    rest = v.str.slice(zero.cast(pl.Int64) + double_zero.cast(pl.Int64)).str.replace_all(
+        "+", "", literal=True)
+    e164 = pl.concat_str([pl.lit("+"), pl.when(national).then(code).otherwise(pl.lit("")), rest])
+    # "+" alone: no digit at all, which is no number (null, never hash("+"))
+    return pl.struct(fields).struct.with_fields(n=e164.replace("+", None)).struct.field("n")
 
 
 def _casefold(expr: pl.Expr) -> pl.Expr:
     # polars' lower-casing is Unicode-aware; casefold additionally maps the sharp s.
-    return expr.str.to_lowercase().str.replace_all("ß", "ss").str.replace_all("ς", "σ")
+    return expr.str.to_lowercase().str.replace_many(["ß", "ς"], ["ss", "σ"])
+
+
+_ASCII_WHITESPACE = [" ", "\t", "\n", "\r", "\x0b", "\x0c"]
 
 
 def normalise_name(expr: pl.Expr) -> pl.Expr:
-    """NFKC, case-folded, whitespace collapsed: `  JOSÉ   Martin ` -> `josé martin`."""
-    # NFKC leaves ASCII unchanged and is the costly step: it runs on non-ASCII values only
-    nfkc = pl.when(expr.str.contains(r"[^\x00-\x7f]")).then(expr.str.normalize("NFKC"))
-    folded = _casefold(nfkc.otherwise(expr))
-    return blank_to_null(folded.str.replace_all(r"\s+", " "))
+    """NFKC, case-folded, whitespace collapsed: `  JOSÉ   Martin ` -> `josé martin`.
+
+    NFKC, Unicode case folding and the whitespace regex are the costly steps, and each is the
+    identity or a cheaper step on most values: NFKC and folding run only on non-ASCII values
+    (ASCII ones are lower-cased as ASCII), the regex only on values with whitespace in them.
+    A step "runs only on" some values by running on a column where the others are null
+    (polars skips nulls); `len_bytes != len_chars` tells non-ASCII apart without a regex.
+    """
+    s = pl.struct(expr.alias("v"))
+    v = pl.field("v")
+    non_ascii = v.str.len_bytes() != v.str.len_chars()
+    s = s.struct.with_fields(
+        f=pl.coalesce(_casefold(pl.when(non_ascii).then(v).str.normalize("NFKC")),
+                      v.str.to_lowercase()),
+        n=non_ascii,
+    )
+    f = pl.field("f")
+    spaced = pl.field("n") | f.str.contains_any(_ASCII_WHITESPACE)
+    collapsed = pl.coalesce(pl.when(spaced).then(f).str.replace_all(r"\s+", " "), f)
+    return blank_to_null(s.struct.with_fields(c=collapsed).struct.field("c"))
 
 
 def normalise_person(surname: pl.Expr, first_name: pl.Expr, date_of_birth: pl.Expr) -> pl.Expr:
@@ -148,58 +192,116 @@ def normalise_person(surname: pl.Expr, first_name: pl.Expr, date_of_birth: pl.Ex
 # -- validators: take a normalised expression, give a boolean (null for null input) -----------
 
 
+def _once(expr: pl.Expr) -> pl.Expr:
+    """A one-field struct around `expr`, so that later steps read its value as a field.
+
+    Why: polars does not share a repeated sub-expression in an eager select, so a rule that
+    reads its input ten times would compute the input (in the gate, a chain of folds) ten
+    times. Fields of a struct built once are plain column reads.
+    """
+    return pl.struct(expr.alias("v"))
+
+
+def _digit(number: pl.Expr, position: int) -> pl.Expr:
+    """The decimal digit of an integer at `position` (0 = units), by integer arithmetic."""
+    return (number // 10**position) % 10
+
+
+# letters to the one-digit VIN values (digits stay themselves): one pass over the string
+_VIN_LETTERS = [c for c in _VIN_VALUES if c.isalpha()]
+_VIN_LETTER_DIGITS = [str(_VIN_VALUES[c]) for c in _VIN_LETTERS]
+
+
 def vin_check_digit_ok(vin: pl.Expr) -> pl.Expr:
-    """ISO 3779 / FMVSS 115 check digit at position 9 (weights 8..2,10,0,9..2, mod 11, X = 10)."""
+    """ISO 3779 / FMVSS 115 check digit at position 9 (weights 8..2,10,0,9..2, mod 11, X = 10).
+
+    Parsed once: the letters are transliterated to their one-digit values in one pass, the
+    eight characters before and after the check digit are read as two integers, and the
+    weighted sum is taken digit by digit with integer arithmetic (no per-character strings).
+    Null where the value is not 17 transliterable characters (vin_valid checks the shape).
+    """
+    s = _once(vin).struct.with_fields(
+        d=pl.field("v").str.replace_many(_VIN_LETTERS, _VIN_LETTER_DIGITS))
+    s = s.struct.with_fields(
+        hi=pl.field("d").str.slice(0, 8).cast(pl.Int64, strict=False),
+        lo=pl.field("d").str.slice(9, 8).cast(pl.Int64, strict=False),
+        check=pl.field("v").str.slice(8, 1).replace("X", "10").cast(pl.Int64, strict=False),
+    )
+    hi, lo = pl.field("hi"), pl.field("lo")
     total = pl.lit(0, dtype=pl.Int64)
-    for i, w in enumerate(_VIN_WEIGHTS):
-        if w:
-            v = vin.str.slice(i, 1).replace_strict(_VIN_VALUES, default=None,
-                                                   return_dtype=pl.Int64)
-            total = total + v * w
-    remainder = total % 11
-    expected = pl.when(remainder == 10).then(pl.lit("X")).otherwise(remainder.cast(pl.String))
-    return vin.str.slice(8, 1) == expected
+    for i in range(8):
+        total = total + _digit(hi, 7 - i) * _VIN_WEIGHTS[i]
+        total = total + _digit(lo, 7 - i) * _VIN_WEIGHTS[9 + i]
+    ok = (pl.field("d").str.len_bytes() == 17) & (total % 11 == pl.field("check"))
+    return s.struct.with_fields(ok=ok).struct.field("ok")
 
 
 def vin_valid(vin: pl.Expr) -> pl.Expr:
-    shape = vin.str.contains(r"^[A-HJ-NPR-Z0-9]{17}$")
-    return shape & vin_check_digit_ok(vin).fill_null(False)
+    s = _once(vin)
+    shape = pl.field("v").str.contains(r"^[A-HJ-NPR-Z0-9]{17}$")
+    ok = shape & vin_check_digit_ok(pl.field("v")).fill_null(False)
+    return s.struct.with_fields(ok=ok).struct.field("ok")
+
+
+_LETTERS = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
+_LETTER_NUMBERS = [str(10 + i) for i in range(26)]
+_IBAN_DIGITS = 68  # 34 characters, 32 of them letters (two digits each) and 2 digits: 66 <= 68
+_CHUNK = 17  # 96 * 10^17 + (10^17 - 1) < 2^64: the carried remainder never overflows a UInt64
 
 
 def iban_mod97_ok(iban: pl.Expr) -> pl.Expr:
-    """ISO 13616: move the first four characters to the end, letters to 10..35, mod 97 == 1."""
-    rearranged = iban.str.slice(4) + iban.str.slice(0, 4)
-    digits = rearranged
-    for i, letter in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZ"):
-        digits = digits.str.replace_all(letter, str(10 + i), literal=True)
-    remainder = pl.lit(0, dtype=pl.Int64)
-    chunk = 7  # 96 * 10^7 + 9_999_999 stays far inside Int64
-    for start in range(0, 70, chunk):
-        # an empty slice has width 0: remainder * 10^0 + 0 leaves the remainder unchanged
-        part = digits.str.slice(start, chunk)
-        scale = pl.lit(10, dtype=pl.Int64).pow(part.str.len_chars().cast(pl.Int64))
-        remainder = (remainder * scale + part.cast(pl.Int64, strict=False).fill_null(0)) % 97
-    return remainder == 1
+    """ISO 13616: move the first four characters to the end, letters to 10..35, mod 97 == 1.
+
+    Parsed once: one pass turns letters into their two digits, the digit string is left-padded
+    with zeros to 68 digits (leading zeros leave the remainder unchanged), and the remainder is
+    carried over four 17-digit integers (Horner's rule mod 97). Null where the value does not
+    turn into digits only (iban_valid checks the shape first).
+    """
+    s = _once(iban).struct.with_fields(
+        d=(pl.field("v").str.slice(4) + pl.field("v").str.slice(0, 4))
+        .str.replace_many(_LETTERS, _LETTER_NUMBERS).str.pad_start(_IBAN_DIGITS, "0"))
+    remainder = pl.lit(0, dtype=pl.UInt64)
+    scale = pl.lit(10**_CHUNK, dtype=pl.UInt64)
+    for start in range(0, _IBAN_DIGITS, _CHUNK):
+        part = pl.field("d").str.slice(start, _CHUNK).cast(pl.UInt64, strict=False)
+        remainder = (remainder * scale + part) % 97
+    ok = (pl.field("d").str.len_bytes() == _IBAN_DIGITS) & (remainder == 1)
+    return s.struct.with_fields(ok=ok).struct.field("ok")
 
 
 def iban_valid(iban: pl.Expr) -> pl.Expr:
-    return iban.str.contains(IBAN_SHAPE) & iban_mod97_ok(iban).fill_null(False)
+    s = _once(iban)
+    ok = pl.field("v").str.contains(IBAN_SHAPE) & iban_mod97_ok(pl.field("v")).fill_null(False)
+    return s.struct.with_fields(ok=ok).struct.field("ok")
 
 
 def luhn_ok(number: pl.Expr) -> pl.Expr:
-    """Luhn checksum of a digit string (payment card numbers)."""
-    rev = number.str.reverse()
+    """Luhn checksum of a digit string (payment card numbers) of at most 19 digits.
+
+    Parsed once: left-padded with zeros to 20 digits (a leading zero adds nothing and keeps
+    every digit's position from the right), read as two 10-digit integers, and summed digit by
+    digit with integer arithmetic; every second digit from the right is doubled (minus 9 when
+    the double exceeds 9, i.e. `2d - 9 * (d // 5)`). True for null (card_valid's shape check
+    makes a null value null), null for anything that is not 1-19 digits.
+    """
+    s = _once(number).struct.with_fields(d=pl.field("v").fill_null("0").str.pad_start(20, "0"))
+    s = s.struct.with_fields(
+        hi=pl.field("d").str.slice(0, 10).cast(pl.Int64, strict=False),
+        lo=pl.field("d").str.slice(10, 10).cast(pl.Int64, strict=False),
+        width=pl.field("d").str.len_bytes(),
+    )
     total = pl.lit(0, dtype=pl.Int64)
-    for i in range(19):
-        d = rev.str.slice(i, 1).cast(pl.Int64, strict=False).fill_null(0)
-        if i % 2 == 1:
-            d = pl.when(d * 2 > 9).then(d * 2 - 9).otherwise(d * 2)
-        total = total + d
-    return total % 10 == 0
+    for p in range(20):
+        d = _digit(pl.field("lo"), p) if p < 10 else _digit(pl.field("hi"), p - 10)
+        total = total + (d * 2 - (d // 5) * 9 if p % 2 else d)
+    ok = (pl.field("width") == 20) & (total % 10 == 0)
+    return s.struct.with_fields(ok=ok).struct.field("ok")
 
 
 def card_valid(number: pl.Expr) -> pl.Expr:
-    return number.str.contains(CARD_SHAPE) & luhn_ok(number)
+    s = _once(number)
+    ok = pl.field("v").str.contains(CARD_SHAPE) & luhn_ok(pl.field("v"))
+    return s.struct.with_fields(ok=ok).struct.field("ok")
 
 
 def phone_valid(e164: pl.Expr) -> pl.Expr:
