@@ -3,7 +3,7 @@
 Why: the pipeline's ingest (validate, quarantine, minimise, pseudonymise, load) should cost a
 small multiple of what DuckDB needs just to load the same CSVs (issue 12 asks for at least a
 quarter of its rows per second). Prints, side by side: DuckDB `create table ... as select *
-from read_csv(...)` per file (rows/s), the pipeline's `transforms.ingest.ingest` of the same
+from read_csv(...)` per file (rows/s), the pipeline's `transforms.ingest.run.ingest` of the same
 deliveries (rows/s, the ratio, CPU utilisation of the 2 cores, peak RSS), each in its own
 process so that its peak is its own; with `--profile`, where the pipeline's time goes
 (cProfile, the transforms functions by cumulative time). Figures, not assertions.
@@ -56,8 +56,8 @@ _finish({{"rows": rows}}, t, c)
 
 _PIPELINE = _CHILD_PRELUDE + """
 from pathlib import Path
-from transforms.ingest import ingest
-from transforms.keys import DomainKeys
+from transforms.ingest.run import ingest
+from transforms.privacy.keys import DomainKeys
 systems = json.loads(os.environ["BENCH_SYSTEMS"]) or None
 tmp = Path(os.environ["BENCH_OUT"])
 keys = DomainKeys.derive(os.urandom(32))

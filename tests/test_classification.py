@@ -15,7 +15,6 @@ from typing import get_args
 import pytest
 import yaml
 
-from transforms.privacy import generalise, keys
 from transforms.classification import (
     CLASSIFICATION_PATH,
     ClassificationError,
@@ -23,6 +22,7 @@ from transforms.classification import (
     parse,
 )
 from transforms.classification.schema import GeneraliseRule, Purpose
+from transforms.privacy import generalise, keys
 
 TEXT = CLASSIFICATION_PATH.read_text(encoding="utf-8")
 

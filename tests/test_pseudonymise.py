@@ -107,7 +107,7 @@ def test_faster_normalisation_leaves_every_pseudonym_as_it_was() -> None:
     import legacy_identifiers as legacy
     import numpy as np
 
-    from transforms import identifiers as ids
+    from transforms.privacy import identifiers as ids
 
     rng = np.random.default_rng(7)
     n = 100_000
