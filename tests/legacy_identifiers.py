@@ -8,6 +8,7 @@ pseudonyms already in the warehouse and marts must not change.
 from __future__ import annotations
 
 import polars as pl
+
 from transforms.privacy.identifiers import (
     _VIN_VALUES,
     _VIN_WEIGHTS,
