@@ -26,7 +26,7 @@ from expectations.disclosure import histogram
 from expectations.disclosure_rules import disclosure_counts, ledger_shares
 from expectations.findings import RULE_TEXT, Check, Finding, Rule
 from expectations.known_values import KnownValues
-from expectations.pseudonyms import as_series
+from expectations.pseudonyms import PseudonymMatcher, matcher
 from expectations.scan import identifier_like_names, scan_table
 from transforms.classification import Classification, Mart
 from transforms.classification import load as load_classification
@@ -186,7 +186,7 @@ def _check_mart(
     frame: pl.DataFrame | None,
     *,
     known: KnownValues | None,
-    foreign: pl.Series | None,
+    foreign: PseudonymMatcher | None,
     min_cell_size: int,
     classification: Classification,
     ledger: pl.DataFrame | None = None,
@@ -227,14 +227,16 @@ def run_gate(
     classification: Classification | None = None,
     min_cell_size: int = 10,
     known_values: KnownValues | None = None,
-    foreign_pseudonyms: Mapping[str, Collection[str] | pl.Series] | None = None,
+    foreign_pseudonyms: Mapping[str, Collection[str] | pl.Series | PseudonymMatcher]
+    | None = None,
     gx_root: Path,
     run_name: str | None = None,
 ) -> GateResult:
     """Validate every mart listed in the classification; build Data Docs; write the summary.
 
-    `known_values` (collect_known_values) and `foreign_pseudonyms` (purpose -> pseudonyms that
-    must not appear in that purpose's marts, e.g. pseudonyms.foreign_pseudonyms) are optional
+    `known_values` (KnownValues.from_warehouse, or collect_known_values) and
+    `foreign_pseudonyms` (purpose -> pseudonyms that must not appear in that purpose's marts:
+    pseudonyms.foreign_pseudonyms, which joins in the warehouse, or values in memory) are optional
     so that the gate can run on its own; a rule without its input is listed as skipped.
     """
     from expectations import gx_project
@@ -247,8 +249,8 @@ def run_gate(
     project = gx_project.open_project(gx_root, run_name)
     frames = read_marts(Path(warehouse), classification)
     ledgers = read_ledgers(Path(warehouse), classification)
-    foreign = {p: as_series(v) for p, v in (foreign_pseudonyms or {}).items()}
-    empty = pl.Series("p", [], dtype=pl.String)
+    foreign = {p: matcher(v) for p, v in (foreign_pseudonyms or {}).items()}
+    empty = matcher(pl.Series("p", [], dtype=pl.String))
     checks: list[Check] = []
     tables: dict[str, dict[str, object]] = {}
     for mart in classification.marts:
