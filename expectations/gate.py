@@ -28,6 +28,7 @@ from expectations.findings import RULE_TEXT, Check, Finding, Rule
 from expectations.known_values import KnownValues
 from expectations.pseudonyms import PseudonymMatcher, matcher
 from expectations.scan import identifier_like_names, scan_table
+from transforms import settings
 from transforms.classification import Classification, Mart
 from transforms.classification import load as load_classification
 
@@ -119,6 +120,7 @@ def _read_tables(warehouse: Path, names: dict[str, str]) -> dict[str, pl.DataFra
     """
     con = duckdb.connect(str(warehouse))
     try:
+        settings.bound_duckdb(con)
         existing = {
             f"{s}.{t}"
             for s, t in con.execute(
@@ -247,19 +249,23 @@ def run_gate(
     gx_root = Path(gx_root)
     (gx_root / SUMMARY_FILE).unlink(missing_ok=True)  # never leave a stale verdict behind
     project = gx_project.open_project(gx_root, run_name)
-    frames = read_marts(Path(warehouse), classification)
-    ledgers = read_ledgers(Path(warehouse), classification)
     foreign = {p: matcher(v) for p, v in (foreign_pseudonyms or {}).items()}
     empty = matcher(pl.Series("p", [], dtype=pl.String))
     checks: list[Check] = []
     tables: dict[str, dict[str, object]] = {}
     for mart in classification.marts:
+        # one mart (and its ledger) in memory at a time: the gate's memory is the largest
+        # mart's, not the sum of them all
+        ledger = mart.disclosure.ledger if mart.disclosure and mart.disclosure.ledger else None
+        read = _read_tables(Path(warehouse), {"mart": mart.name, **({"ledger": ledger}
+                                                                    if ledger else {})})
         mart_checks, tables[mart.name] = _check_mart(
-            project, mart, frames.get(mart.name), known=known_values,
+            project, mart, read.get("mart"), known=known_values,
             foreign=None if foreign_pseudonyms is None else foreign.get(mart.purpose, empty),
             min_cell_size=min_cell_size, classification=classification,
-            ledger=ledgers.get(mart.name),
+            ledger=read.get("ledger"),
         )
+        del read
         checks += mart_checks
     docs = gx_project.build_docs(project)
     findings = sorted(

@@ -132,8 +132,9 @@ class KnownValues:
         if self._con is not None:
             yield self._con
             return
-        con = duckdb.connect(self._database or ":memory:", config=settings.duckdb_config())
+        con = duckdb.connect(self._database or ":memory:")
         try:
+            settings.bound_duckdb(con)
             yield con
         finally:
             con.close()

@@ -117,8 +117,9 @@ class WarehousePseudonyms:
         candidates = values.filter(shaped).unique().rename("v").to_frame()
         union = " union all ".join(f'select "{c}" as p from "{s}"."{t}"'
                                    for s, t, c in self.columns)
-        con = duckdb.connect(str(self.warehouse), config=settings.duckdb_config())
+        con = duckdb.connect(str(self.warehouse))
         try:
+            settings.bound_duckdb(con)
             con.register("_candidates", candidates.to_arrow())
             found = con.sql(f"select distinct c.v from ({union}) f "
                                 "join _candidates c on c.v = f.p").pl()["v"]

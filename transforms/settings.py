@@ -83,6 +83,19 @@ def duckdb_config() -> dict[str, str]:
     return {"memory_limit": duckdb_memory_limit(), "temp_directory": str(temp)}
 
 
+def bound_duckdb(con: object) -> None:
+    """Apply duckdb_config() to an open connection, with SET: a database file that another
+    connection of this process holds open (dbt-duckdb keeps its own) refuses to be opened again
+    with a different configuration, but takes these settings."""
+    for name, value in duckdb_config().items():
+        try:
+            con.execute(f"set {name} = '{value}'")
+        except Exception:  # noqa: BLE001
+            # a spill directory already in use cannot be switched: it stays, still bounded
+            if name != "temp_directory":
+                raise
+
+
 def gate_window_batch() -> int:
     """Substrings of mart text fingerprinted per batch by the gate's raw-value matcher
     (PIPELINE_GATE_WINDOW_BATCH): bounds its memory whatever the marts' text volume (about
