@@ -370,3 +370,11 @@ def test_unmask_undoes_disguises_the_same_in_polars_and_python(disguised: str, p
 def test_leak_scan_counts_a_value_written_in_disguise(tmp_path: Path) -> None:
     (tmp_path / "run.log").write_text(f"refused: {CYRILLIC_VIN}\n", encoding="utf-8")
     assert scan([tmp_path], {VIN}).total == 1
+
+
+def test_leak_scan_compares_keyed_hashes_whole_and_searches_inside_text(tmp_path: Path) -> None:
+    phone = "0612345678"  # a national form: digits only, so it can occur inside hex by chance
+    pl.DataFrame({"k": [phone + "a" * 54, "b" * 64], "t": [f"call {phone}", "x"]}).write_parquet(
+        tmp_path / "e.parquet")
+    result = scan([tmp_path / "e.parquet"], {phone})
+    assert dict(result.hits) == {f"{tmp_path / 'e.parquet'}:t": 1}

@@ -11,7 +11,9 @@ orders) is searched as a whole cell value in every column of every table, and as
 (from MIN_SUBSTRING_CHARS characters) in every text cell, every Parquet string column and every
 other file's text, with an Aho-Corasick automaton. A single first name or surname is searched as
 a whole cell only; inside text, names are searched as full names (an ordinary word such as
-"French" is also a surname).
+"French" is also a surname). Table cells shaped like a keyed hash (64-hex pseudonyms, 32-hex gate
+fingerprints) are compared whole but not searched inside: they hold no identifier, and millions
+of them would contain a short digit-only value (a national phone number) by chance.
 """
 
 from __future__ import annotations
@@ -30,7 +32,14 @@ from ahocorasick import Automaton
 
 from transforms.classification import Classification
 from transforms.classification import load as load_classification
-from transforms.raw_values import Scope, automaton, candidates, count_in, identifier_columns
+from transforms.raw_values import (
+    Scope,
+    automaton,
+    candidates,
+    count_in,
+    identifier_columns,
+    searchable_text,
+)
 from transforms.text_fold import unmask_text
 
 TEXT_SUFFIXES = {".log", ".json", ".txt", ".html", ".sql", ".csv", ".yml", ".yaml", ".md", ".js",
@@ -104,8 +113,7 @@ def scan_duckdb(path: Path, values: set[str], auto: Automaton,
                 f'where "{column}" is not null'
             ).to_arrow_table())
             exact = col.join(value_frame, on="v", how="semi").height
-            text = "\n".join(col["v"].to_list())
-            n = exact + count_in(auto, text)
+            n = exact + count_in(auto, searchable_text(col["v"]))
             if n:
                 result.hits[f"{path.name}:{schema}.{table}.{column}"] += n
             # table and column names too: a value must not become an identifier of SQL
@@ -123,7 +131,7 @@ def scan_parquet(path: Path, values: set[str], auto: Automaton,
     for name in frame.columns:
         col = frame.select(pl.col(name).cast(pl.String).alias("v")).drop_nulls().unique()
         n = col.join(value_frame, on="v", how="semi").height
-        n += count_in(auto, "\n".join(col["v"].to_list()))
+        n += count_in(auto, searchable_text(col["v"]))
         if n:
             result.hits[f"{path}:{name}"] += n
 

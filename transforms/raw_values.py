@@ -155,6 +155,18 @@ def windows(texts: pl.DataFrame, lengths: Iterable[int], budget: int) -> Iterato
         )
 
 
+# a keyed hash as the pipeline writes them (64-hex pseudonyms, 32-hex fingerprints): it holds no
+# identifier, and millions of them would match short digit-only candidates (a 10-digit national
+# phone number) by chance; the gate exempts well-formed pseudonyms for the same reason
+HASH_SHAPE = r"^(?:[0-9a-f]{32}){1,2}$"
+
+
+def searchable_text(cells: pl.Series) -> str:
+    """The cells of a column as one text to search inside, keyed hashes left out."""
+    cells = cells.cast(pl.String).drop_nulls()
+    return "\n".join(cells.filter(~cells.str.contains(HASH_SHAPE)).to_list())
+
+
 def automaton(values: Iterable[str]) -> ahocorasick.Automaton:
     """Aho-Corasick automaton of the values long enough to be looked for inside text."""
     auto = ahocorasick.Automaton()
