@@ -530,3 +530,16 @@ def test_the_gate_refuses_a_warehouse_loaded_without_fingerprints(tmp_path: Path
     con.close()
     with pytest.raises(RuntimeError, match="1 loaded delivery file"):
         KnownValues.from_warehouse(warehouse, DomainKeys.derive(os.urandom(32)))
+
+
+def test_substring_windows_come_in_bounded_batches() -> None:
+    """The gate's memory is set by its batch size: the same windows, however they are cut."""
+    from transforms.raw_values import windows
+
+    texts = pl.DataFrame({"i": pl.Series(range(50), dtype=pl.UInt32),
+                          "t": [f"abcdefghij{i:04d}" for i in range(50)]})
+    whole = pl.concat(windows(texts, (6, 7, 14), budget=10**9))
+    batches = list(windows(texts, (6, 7, 14), budget=40))
+    assert len(batches) > 10 and max(b.height for b in batches) < 40 + 20
+    assert pl.concat(batches).sort("i", "w").equals(whole.sort("i", "w"))
+    assert whole.height == 50 * ((14 - 6 + 1) + (14 - 7 + 1) + 1)
