@@ -527,6 +527,9 @@ def test_the_gate_refuses_a_warehouse_loaded_without_fingerprints(tmp_path: Path
     ensure_audit(con)
     con.execute("insert into audit.deliveries values ('policy_admin', 'contracts', ?, 'x', 1, 0, "
                 "1, 'kv-x', current_timestamp)", [date(2026, 11, 1)])
+    # an empty file delivered no value: it needs no fingerprint (not counted below)
+    con.execute("insert into audit.deliveries values ('claims', 'claims', ?, 'y', 0, 0, "
+                "0, 'kv-x', current_timestamp)", [date(2026, 11, 1)])
     con.close()
     with pytest.raises(RuntimeError, match="1 loaded delivery file"):
         KnownValues.from_warehouse(warehouse, DomainKeys.derive(os.urandom(32)))
