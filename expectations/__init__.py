@@ -2,8 +2,8 @@
 
 Usage, in the order the DAG calls it::
 
-    known = collect_known_values(delivery_dirs)            # raw values, in memory only
-    result = run_gate(warehouse, known_values=known,
+    known = KnownValues.from_warehouse(warehouse, keys)   # what the ingest fingerprinted
+    result = run_gate(warehouse, known_values=known,     # joins in DuckDB, holds no raw value
                       foreign_pseudonyms=foreign_pseudonyms(warehouse), gx_root=gx_dir)
     result.raise_for_failure()                             # GateFailed: counts, never values
 

@@ -26,8 +26,9 @@ from expectations.disclosure import histogram
 from expectations.disclosure_rules import disclosure_counts, ledger_shares
 from expectations.findings import RULE_TEXT, Check, Finding, Rule
 from expectations.known_values import KnownValues
-from expectations.pseudonyms import as_series
+from expectations.pseudonyms import PseudonymMatcher, matcher
 from expectations.scan import identifier_like_names, scan_table
+from transforms import settings
 from transforms.classification import Classification, Mart
 from transforms.classification import load as load_classification
 
@@ -119,6 +120,7 @@ def _read_tables(warehouse: Path, names: dict[str, str]) -> dict[str, pl.DataFra
     """
     con = duckdb.connect(str(warehouse))
     try:
+        settings.bound_duckdb(con)
         existing = {
             f"{s}.{t}"
             for s, t in con.execute(
@@ -186,7 +188,7 @@ def _check_mart(
     frame: pl.DataFrame | None,
     *,
     known: KnownValues | None,
-    foreign: pl.Series | None,
+    foreign: PseudonymMatcher | None,
     min_cell_size: int,
     classification: Classification,
     ledger: pl.DataFrame | None = None,
@@ -227,14 +229,16 @@ def run_gate(
     classification: Classification | None = None,
     min_cell_size: int = 10,
     known_values: KnownValues | None = None,
-    foreign_pseudonyms: Mapping[str, Collection[str] | pl.Series] | None = None,
+    foreign_pseudonyms: Mapping[str, Collection[str] | pl.Series | PseudonymMatcher]
+    | None = None,
     gx_root: Path,
     run_name: str | None = None,
 ) -> GateResult:
     """Validate every mart listed in the classification; build Data Docs; write the summary.
 
-    `known_values` (collect_known_values) and `foreign_pseudonyms` (purpose -> pseudonyms that
-    must not appear in that purpose's marts, e.g. pseudonyms.foreign_pseudonyms) are optional
+    `known_values` (KnownValues.from_warehouse, or collect_known_values) and
+    `foreign_pseudonyms` (purpose -> pseudonyms that must not appear in that purpose's marts:
+    pseudonyms.foreign_pseudonyms, which joins in the warehouse, or values in memory) are optional
     so that the gate can run on its own; a rule without its input is listed as skipped.
     """
     from expectations import gx_project
@@ -245,19 +249,23 @@ def run_gate(
     gx_root = Path(gx_root)
     (gx_root / SUMMARY_FILE).unlink(missing_ok=True)  # never leave a stale verdict behind
     project = gx_project.open_project(gx_root, run_name)
-    frames = read_marts(Path(warehouse), classification)
-    ledgers = read_ledgers(Path(warehouse), classification)
-    foreign = {p: as_series(v) for p, v in (foreign_pseudonyms or {}).items()}
-    empty = pl.Series("p", [], dtype=pl.String)
+    foreign = {p: matcher(v) for p, v in (foreign_pseudonyms or {}).items()}
+    empty = matcher(pl.Series("p", [], dtype=pl.String))
     checks: list[Check] = []
     tables: dict[str, dict[str, object]] = {}
     for mart in classification.marts:
+        # one mart (and its ledger) in memory at a time: the gate's memory is the largest
+        # mart's, not the sum of them all
+        ledger = mart.disclosure.ledger if mart.disclosure and mart.disclosure.ledger else None
+        read = _read_tables(Path(warehouse), {"mart": mart.name, **({"ledger": ledger}
+                                                                    if ledger else {})})
         mart_checks, tables[mart.name] = _check_mart(
-            project, mart, frames.get(mart.name), known=known_values,
+            project, mart, read.get("mart"), known=known_values,
             foreign=None if foreign_pseudonyms is None else foreign.get(mart.purpose, empty),
             min_cell_size=min_cell_size, classification=classification,
-            ledger=ledgers.get(mart.name),
+            ledger=read.get("ledger"),
         )
+        del read
         checks += mart_checks
     docs = gx_project.build_docs(project)
     findings = sorted(

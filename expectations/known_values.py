@@ -1,149 +1,180 @@
-"""The run's raw identifier values, held in memory only, and how to find them in a mart.
+"""The run's raw identifier values, as keyed fingerprints, and how to find them in a mart.
 
 Why: pattern detection finds what looks like an identifier; this finds the identifiers we know
 were delivered, whatever they look like (a name-based address line, a malformed VIN kept by
-mistake). The values come from the run's landing CSVs, are compared in memory and are never
-written: `KnownValues` refuses to be pickled (so it cannot reach XCom or a cache) and its repr
-shows a count only.
+mistake). Which delivered values count and how text is searched is decided once, in
+transforms/privacy/raw_values.py (shared with the leak scanner); this module applies it to the marts
+without holding a raw value: the ingest wrote a keyed fingerprint of each candidate's fold
+(transforms/ingest/fingerprints.py), and the gate folds each mart text the same way, fingerprints it
+whole and its substrings of the delivered values' lengths, and joins in DuckDB, batch by batch
+(spilling to disk under its memory limit, transforms/settings.py). Memory is set by the batch
+size, not by the book.
 
-Matching is on a *fold*: NFKC, invisible characters removed, Cyrillic and Greek look-alikes
-made Latin (transforms/text_fold.py), lower case, letters, digits and `@` only. The fold of a
-raw value and of its normalised form (transforms/identifiers.py: E.164 phones, compact VINs and
-plates...) are both kept, so `AB12 CDE`, `ab12cde` and `AB-12-CDE` are one value, and a phone
-is known in its international and national forms. A mart value matches when its fold equals a
-known value (all lengths) or contains one of at least MIN_SUBSTRING_CHARS characters.
-
-Name parts (surname, first name: the string parts of a composite identifier without a rule of
-their own) are known as the full name, both orders, not one by one: a single name part is not an
-identifier on its own, and vehicle makes published as dimensions (Ford, Bentley, Morgan, Smart)
-are also common surnames, which would block every publication for nothing.
+`KnownValues` holds the fingerprint key, so it refuses to be pickled (it cannot reach XCom or a
+cache) and its repr shows a count only. `collect_known_values` fingerprints landing files
+directly (tests, benchmarks, a gate run on its own); `KnownValues.from_warehouse` reads what the
+ingest wrote (the pipeline).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
-from transforms.classification import Classification, Entity
+from transforms import settings
+from transforms.classification import Classification
 from transforms.classification import load as load_classification
-from transforms.privacy.identifiers import normalise
-from transforms.privacy.text_fold import match_fold
+from transforms.ingest.fingerprints import SCHEMA, fingerprint, fingerprint_frame, unaccounted
+from transforms.privacy.keys import FINGERPRINT_DOMAIN, DomainKeys
+from transforms.privacy.raw_values import (
+    MIN_EXACT_CHARS,
+    MIN_SUBSTRING_CHARS,
+    candidates,
+    identifier_columns,
+    windows,
+)
+from transforms.privacy.raw_values import fold as _fold
 
-MIN_SUBSTRING_CHARS = 6
-MIN_EXACT_CHARS = 4  # shorter folds ("na", "01") are placeholders, not identifiers
-# what source systems put where a value is missing: never an identifier, often a mart value
-PLACEHOLDERS = ("unknown", "none", "null", "notknown", "notgiven", "notapplicable", "nil", "tbc",
-                "tba", "missing", "redacted")
-_WINDOW_BUDGET = 20_000_000  # substring windows per batch: bounds memory on huge text columns
-_SEED = 20261127  # any fixed seed: hashes are compared within one process only
+__all__ = ["MIN_EXACT_CHARS", "MIN_SUBSTRING_CHARS", "KnownValues", "collect_known_values",
+           "fold"]
 
 
 def fold(expr: pl.Expr) -> pl.Expr:
-    """The comparison form (transforms/text_fold.py): NFKC, invisible characters removed,
-    look-alike letters of other scripts made Latin, lower case, letters, digits and `@` only."""
-    return match_fold(expr)
+    """The comparison form (transforms/raw_values.fold)."""
+    return _fold(expr)
 
 
 class KnownValues:
-    """Folded raw identifier values of one run. In memory only: never pickled, never shown.
+    """Keyed fingerprints of the folded raw identifier values of one run. Never pickled.
 
-    Held sorted by a 64-bit hash, so that each lookup is a binary search (confirmed on the
-    string) instead of a hash table rebuilt over millions of values for every column checked.
+    The fingerprints live in a DuckDB database: the warehouse (`from_warehouse`) or a private
+    in-memory one (`from_folded`, `collect_known_values`); `matches` joins against them there.
     """
 
-    __slots__ = ("_keys", "_hashes", "_collisions", "_lengths", "columns_read")
+    __slots__ = ("_key", "_database", "_tables", "_con", "_lengths", "_count", "columns_read")
 
-    def __init__(self, values: pl.Series, columns_read: int = 0) -> None:
-        folded = values.cast(pl.String).drop_nulls()
-        folded = folded.filter(
-            (folded.str.len_chars() >= MIN_EXACT_CHARS) & ~folded.is_in(PLACEHOLDERS)
-        )
-        # de-duplicated by sorting on the hash and dropping repeats of the previous row: cheaper
-        # than a hash-table unique() over tens of millions of strings. Equal values have equal
-        # hashes, so they are adjacent unless a colliding value sits between them; such a left-
-        # over repeat is harmless (colliding values are looked up directly, see _contains).
-        table = pl.DataFrame({"k": folded}).with_columns(h=pl.col("k").hash(_SEED)).sort("h")
-        table = table.filter(
-            (pl.col("h") != pl.col("h").shift(1)) | (pl.col("k") != pl.col("k").shift(1))
-            | pl.col("h").shift(1).is_null()
-        )
-        self._keys = table["k"]
-        self._hashes = table["h"]
-        # values sharing a hash (about one pair in a run of 10^7) are looked up directly
-        self._collisions = table.filter(pl.col("h").is_duplicated())["k"]
-        lengths = self._keys.str.len_chars().unique().to_list()
-        self._lengths = tuple(sorted(n for n in lengths if n >= MIN_SUBSTRING_CHARS))
+    def __init__(self, key_hex: str, *, database: str | None, tables: list[str],
+                 con: duckdb.DuckDBPyConnection | None = None, columns_read: int = 0) -> None:
+        self._key = key_hex
+        self._database = database
+        self._tables = tables
+        self._con = con
         self.columns_read = columns_read
+        with self._connect() as c:
+            if tables:
+                self._count, lengths = c.execute(
+                    f"select count(distinct fingerprint), list(distinct chars) from "
+                    f"({self._union()})").fetchall()[0]
+            else:
+                self._count, lengths = 0, []
+        self._lengths = tuple(sorted(n for n in (lengths or []) if n >= MIN_SUBSTRING_CHARS))
+
+    @classmethod
+    def from_warehouse(cls, warehouse: Path, keys: DomainKeys) -> KnownValues:
+        """What the ingest fingerprinted (transforms/ingest/fingerprints.py), read where it lies."""
+        con = duckdb.connect(str(warehouse))
+        try:
+            missing = unaccounted(con)
+            tables = [f'"{SCHEMA}"."{t}"' for (t,) in con.execute(
+                "select table_name from duckdb_tables() where schema_name = ? "
+                "and database_name = current_database() order by 1", [SCHEMA]).fetchall()]
+        finally:
+            con.close()
+        if missing:
+            raise RuntimeError(
+                f"{missing} loaded delivery file(s) have no raw-value fingerprints (loaded before "
+                "the ingest recorded them): re-ingest them (make clean-warehouse, then run) so "
+                "that the gate looks for every delivered value")
+        return cls(keys.hmac_key(FINGERPRINT_DOMAIN), database=str(warehouse), tables=tables,
+                   columns_read=len(tables))
+
+    @classmethod
+    def from_folded(cls, folded: pl.Series, key_hex: str | None = None,
+                    columns_read: int = 0) -> KnownValues:
+        """Fingerprints of values already folded (benchmarks), in a private database."""
+        key_hex = key_hex or os.urandom(32).hex()
+        frame = pl.DataFrame({"v": folded.cast(pl.String)}).drop_nulls().select(
+            fingerprint=fingerprint(pl.col("v"), key_hex),
+            chars=pl.col("v").str.len_chars().cast(pl.Int32)).unique()
+        return cls._in_memory(frame, key_hex, columns_read)
+
+    @classmethod
+    def _in_memory(cls, frame: pl.DataFrame, key_hex: str, columns_read: int) -> KnownValues:
+        con = duckdb.connect(config=settings.duckdb_config())
+        con.register("_incoming", frame.to_arrow())
+        con.execute("create table known as select * from _incoming")
+        con.unregister("_incoming")
+        return cls(key_hex, database=None, tables=["known"], con=con, columns_read=columns_read)
 
     def __len__(self) -> int:
-        return self._keys.len()
+        return int(self._count)
 
     def __repr__(self) -> str:
-        return f"KnownValues({len(self)} folded values from {self.columns_read} columns)"
+        return f"KnownValues({len(self)} fingerprints from {self.columns_read} columns)"
 
     def __reduce__(self) -> object:
-        raise TypeError("KnownValues hold raw identifiers: never pickle them (XCom, caches)")
+        raise TypeError("KnownValues hold the fingerprint key: never pickle them (XCom, caches)")
 
-    def _contains(self, folded: pl.Series) -> pl.Series:
-        """Element-wise: is this folded string a known value?"""
-        if self._keys.is_empty() or folded.is_empty():
-            return pl.Series([False] * folded.len(), dtype=pl.Boolean)
-        hashes = folded.hash(_SEED)
-        at = self._hashes.search_sorted(hashes, side="left").clip(upper_bound=len(self) - 1)
-        found = (self._hashes.gather(at) == hashes) & (self._keys.gather(at) == folded)
-        if not self._collisions.is_empty():
-            found = found | folded.is_in(self._collisions.implode())
-        return found.fill_null(False)
+    def _union(self) -> str:
+        """Every fingerprint (the ingest's marker rows, of 0 characters, left out)."""
+        return " union all ".join(f"select fingerprint, chars from {t} where chars > 0"
+                                  for t in self._tables)
+
+    @contextmanager
+    def _connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The database holding the fingerprints. Not read_only for the warehouse: dbt-duckdb
+        may hold the same file open in this process (see expectations/gate.py)."""
+        if self._con is not None:
+            yield self._con
+            return
+        con = duckdb.connect(self._database or ":memory:")
+        try:
+            settings.bound_duckdb(con)
+            yield con
+        finally:
+            con.close()
+
+    def _hits(self, con: duckdb.DuckDBPyConnection, pieces: pl.DataFrame) -> pl.Series:
+        """Row ids `i` of the (i, w) pieces whose fingerprint is known."""
+        if pieces.is_empty():
+            return pl.Series("i", [], dtype=pl.UInt32)
+        prints = pieces.select("i", fp=fingerprint(pl.col("w"), self._key))
+        con.register("_pieces", prints.to_arrow())
+        try:
+            # an inner join, not `in (subquery)`: DuckDB then builds its hash table on the
+            # smaller side (usually the pieces) and streams the fingerprints past it
+            found = con.sql(
+                f"select distinct p.i from ({self._union()}) k "
+                f"join _pieces p on p.fp = k.fingerprint").pl()
+        finally:
+            con.unregister("_pieces")
+        return found["i"].cast(pl.UInt32)
 
     def matches(self, values: pl.Series) -> pl.Series:
-        """For each value: does it equal or contain a known value? (booleans, nulls False)."""
+        """For each value: does its fold equal a delivered value, or contain one of at least
+        MIN_SUBSTRING_CHARS characters? (booleans; nulls False)."""
         texts = (
             pl.DataFrame({"t": values.cast(pl.String)})
             .with_row_index("i")
             .with_columns(fold(pl.col("t")).fill_null(""))
         )
-        hit = [texts.filter(self._contains(texts["t"]))["i"]]
-        if self._lengths:
-            hit.append(self._substring_hits(texts.filter(
-                pl.col("t").str.len_chars() > MIN_SUBSTRING_CHARS)))
-        found = pl.concat(hit).unique()
+        if not self._tables or self._count == 0 or texts.is_empty():
+            return pl.Series(values.name, [False] * values.len(), dtype=pl.Boolean)
+        whole = texts.filter(pl.col("t").str.len_chars() >= MIN_EXACT_CHARS).select("i", w="t")
+        budget = settings.gate_window_batch()
+        hit = []
+        with self._connect() as con:
+            for lo in range(0, whole.height, budget):
+                hit.append(self._hits(con, whole.slice(lo, budget)))
+            for batch in windows(texts, self._lengths, budget):
+                hit.append(self._hits(con, batch))
+        found = pl.concat(hit).unique() if hit else pl.Series("i", [], dtype=pl.UInt32)
         return texts["i"].is_in(found.implode()).rename(values.name)
-
-    def _substring_hits(self, texts: pl.DataFrame) -> pl.Series:
-        """Row ids whose folded text has a window equal to a known value (>= 6 characters)."""
-        hits = [pl.Series("i", [], dtype=pl.UInt32)]
-        for batch in _batches(texts, self._lengths):
-            windows = (
-                batch.with_columns(n=pl.lit(list(self._lengths), dtype=pl.List(pl.Int64)))
-                .explode("n")
-                .with_columns(L=pl.col("t").str.len_chars().cast(pl.Int64))
-                .filter(pl.col("n") <= pl.col("L"))
-                .with_columns(pos=pl.int_ranges(0, pl.col("L") - pl.col("n") + 1))
-                .explode("pos")
-                .select("i", w=pl.col("t").str.slice(pl.col("pos"), pl.col("n")))
-            )
-            hits.append(windows.filter(self._contains(windows["w"]))["i"])
-        return pl.concat(hits).unique()
-
-
-def _batches(texts: pl.DataFrame, lengths: tuple[int, ...]) -> Iterator[pl.DataFrame]:
-    """Split the texts so that each batch makes at most about _WINDOW_BUDGET windows."""
-    if texts.is_empty():
-        return
-    size = texts["t"].str.len_chars().cast(pl.Int64)
-    per_text = sum(((size - n + 1).clip(lower_bound=0)) for n in lengths)
-    budget_rows, start, running = [], 0, 0
-    for idx, w in enumerate(per_text.to_list()):
-        running += w
-        if running > _WINDOW_BUDGET:
-            budget_rows.append((start, idx + 1))
-            start, running = idx + 1, 0
-    budget_rows.append((start, texts.height))
-    for lo, hi in budget_rows:
-        if hi > lo:
-            yield texts.slice(lo, hi - lo)
 
 
 def _csv_files(deliveries: Iterable[Path]) -> Iterator[Path]:
@@ -155,96 +186,33 @@ def _csv_files(deliveries: Iterable[Path]) -> Iterator[Path]:
             yield d
 
 
-def _entity_values(frame: pl.LazyFrame, entity: Entity) -> tuple[pl.LazyFrame | None, int]:
-    """Folded raw and normalised values of the entity's direct identifiers in one file.
-
-    Two stages: each form (raw, normalised, national phone, full name) is computed once into a
-    column, then folded and filtered by expressions over those columns; a when/then over an
-    unmaterialised expression would evaluate it twice.
-    """
-    present = frame.collect_schema().names()
-    country = pl.col("country") if "country" in present else None
-    parts_of_composites = {
-        s for comp in entity.composites for s in comp.sources
-        if entity.column(s).type == "string" and not entity.column(s).identifier
-    }
-    forms: list[pl.Expr] = []
-    needs_digit: list[bool] = []
-    read = 0
-    for col in entity.columns:
-        if col.cls != "direct_identifier" or col.name not in present:
-            continue
-        if col.name in parts_of_composites:
-            continue
-        read += 1
-        raw = pl.col(col.name)
-        if not col.identifier:
-            forms.append(raw)
-            needs_digit.append(False)
-            continue
-        # every value of a ruled kind (email, phone, VIN, plate, IBAN, licence, references) has
-        # a digit or an @: what has neither ("see notes") is filler, not an identifier
-        norm = normalise(col.identifier, raw, country)
-        forms += [raw, norm]
-        if col.identifier == "phone":  # national form: 0 + the number after the country code
-            forms.append(pl.lit("0") + norm.str.slice(3))
-        needs_digit += [True] * (len(forms) - len(needs_digit))
-    for comp in entity.composites:
-        parts = [p for p in comp.sources if p in parts_of_composites and p in present]
-        if len(parts) >= 2:
-            read += len(parts)
-            forms.append(pl.concat_str([pl.col(p) for p in parts], ignore_nulls=False))
-            forms.append(pl.concat_str([pl.col(p) for p in reversed(parts)],
-                                       ignore_nulls=False))
-            needs_digit += [False, False]
-    if not forms:
-        return None, 0
-    staged = frame.select([f.alias(f"f{i}") for i, f in enumerate(forms)])
-    folded = staged.select([
-        (pl.when(_fold_col(f"f{i}").str.contains("[0-9@]")).then(_fold_col(f"f{i}"))
-         if digit else _fold_col(f"f{i}")).alias(f"v{i}")
-        for i, digit in enumerate(needs_digit)
-    ])
-    return folded.select(pl.concat([pl.col(f"v{i}") for i in range(len(forms))])
-                         .drop_nulls().alias("v")), read
-
-
-def _needed_columns(path: Path, entity: Entity) -> list[str]:
-    """Only the direct identifiers (and the country that normalises phones) are parsed."""
-    header = pl.read_csv(path, n_rows=0, infer_schema=False).columns
-    wanted = {c.name for c in entity.columns if c.cls == "direct_identifier"} | {"country"}
-    return [c for c in header if c in wanted]
-
-
-def _fold_col(name: str) -> pl.Expr:
-    """fold() of a materialised column (match_fold skips the costly steps for ASCII values)."""
-    return match_fold(pl.col(name))
-
-
 def collect_known_values(
-    deliveries: list[Path], classification: Classification | None = None
+    deliveries: list[Path], classification: Classification | None = None,
+    keys: DomainKeys | None = None,
 ) -> KnownValues:
-    """Read the run's landing CSVs (delivery folders or files) into a KnownValues.
+    """Fingerprint the landing CSVs (delivery folders or files) into a KnownValues, as the
+    ingest would (same candidates, same fold), under the keys' fingerprint key or, without
+    keys, a random one (the fingerprints are then compared within this process only).
 
     A file whose system/entity the classification does not know is skipped here: the ingest
     refuses such deliveries anyway.
     """
     classification = classification or load_classification()
-    queries: list[pl.LazyFrame] = []
+    key_hex = keys.hmac_key(FINGERPRINT_DOMAIN) if keys else os.urandom(32).hex()
+    frames: list[pl.DataFrame] = []
     columns = 0
     for path in _csv_files(deliveries):
         try:
             entity = classification.entity(path.parent.parent.name, path.stem)
         except KeyError:
             continue
-        frame = pl.scan_csv(path, infer_schema=False, encoding="utf8-lossy").select(
-            _needed_columns(path, entity))
-        query, read = _entity_values(frame, entity)
-        if query is not None:
-            queries.append(query)
-        columns += read
-    # one plan per file, run together: polars spreads them over the cores
-    frames = pl.collect_all(queries) if queries else []
-    values = (pl.concat([f["v"] for f in frames]) if frames
-              else pl.Series("v", [], dtype=pl.String))
-    return KnownValues(values, columns_read=columns)
+        header = pl.read_csv(path, n_rows=0, infer_schema=False).columns
+        needed = identifier_columns(entity, header)
+        if not needed:
+            continue
+        frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy", columns=needed)
+        frames.append(fingerprint_frame(frame, entity, key_hex))
+        columns += candidates(frame.lazy(), entity)[1]
+    prints = (pl.concat(frames).unique() if frames
+              else pl.DataFrame(schema={"fingerprint": pl.String, "chars": pl.Int32}))
+    return KnownValues._in_memory(prints, key_hex, columns)

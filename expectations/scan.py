@@ -17,7 +17,7 @@ import polars as pl
 from expectations.detectors import DETECTORS, LABELS, detect
 from expectations.findings import Rule
 from expectations.known_values import KnownValues
-from expectations.pseudonyms import PSEUDONYM_REGEX
+from expectations.pseudonyms import PSEUDONYM_REGEX, PseudonymMatcher
 from transforms.classification import Classification, Mart
 from transforms.classification import load as load_classification
 from transforms.privacy import identifiers as ids
@@ -60,17 +60,6 @@ def _distinct_values(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     ]
     schema = {"col": pl.String, "v": pl.String, "n": pl.Int64}
     return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
-
-
-def _in_foreign(values: pl.Series, foreign: pl.Series) -> pl.Series:
-    """values.is_in(foreign), by 64-bit hashes first (cheap to set up over millions of
-    pseudonyms), confirmed on the strings for the few hash hits."""
-    seed = 20261127
-    maybe = values.hash(seed).is_in(foreign.hash(seed).implode())
-    if not maybe.any():
-        return maybe
-    exact = values.filter(maybe).is_in(foreign.implode())
-    return maybe.scatter(maybe.arg_true(), exact)
 
 
 def allowed_values(mart: Mart, classification: Classification) -> dict[str, set[str]]:
@@ -128,8 +117,9 @@ def _number_digits(frame: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
 
 
-def _number_flags(numbers: pl.DataFrame, known: KnownValues | None) -> pl.DataFrame:
-    """One boolean column per way a number can be an identifier (see NUMBER_KINDS)."""
+def _number_flags(numbers: pl.DataFrame, known_hits: pl.Series | None) -> pl.DataFrame:
+    """One boolean column per way a number can be an identifier (see NUMBER_KINDS);
+    `known_hits` says which of them are delivered values (KnownValues.matches)."""
     d = pl.col("d")
     national = pl.lit("0") + d
     phone = (
@@ -142,9 +132,21 @@ def _number_flags(numbers: pl.DataFrame, known: KnownValues | None) -> pl.DataFr
         phone=phone.fill_null(False),
         magnitude=d.str.len_chars() >= MAX_DIGITS + 1,
     )
-    known_hits = (known.matches(numbers["d"]) if known is not None
-                  else pl.Series([False] * numbers.height, dtype=pl.Boolean))
+    if known_hits is None:
+        known_hits = pl.Series([False] * numbers.height, dtype=pl.Boolean)
     return flags.with_columns(known_value=known_hits)
+
+
+def _known_hits(known: KnownValues, *series: pl.Series) -> list[pl.Series]:
+    """known.matches over several series in one pass (each pass joins against every delivered
+    fingerprint), split back into one result per series."""
+    together = pl.concat([s.cast(pl.String).rename("v") for s in series])
+    hits = known.matches(together)
+    out, at = [], 0
+    for s in series:
+        out.append(hits.slice(at, s.len()))
+        at += s.len()
+    return out
 
 
 def scan_table(
@@ -152,7 +154,7 @@ def scan_table(
     mart: Mart,
     *,
     known: KnownValues | None,
-    foreign: pl.Series | None,
+    foreign: PseudonymMatcher | None,
     classification: Classification | None = None,
 ) -> list[ScanCount]:
     """Every count-only check of every column of the table as found (classified or not).
@@ -180,11 +182,16 @@ def scan_table(
         any=pl.any_horizontal([flags[k] for k in kinds]) if kinds else pl.lit(False),
     )
     split = split.with_columns(any=pl.any_horizontal([split_flags[k] for k in kinds]))
+    numeric = [n for n, t in frame.schema.items() if t.is_numeric()]
+    digits = _number_digits(frame, numeric)
+    number_known = None
     if known is not None:
-        scanned = scanned.with_columns(known=known.matches(scanned["v"]))
-        split = split.with_columns(any=pl.col("any") | known.matches(split["v"]))
+        in_scanned, in_split, number_known = _known_hits(
+            known, scanned["v"], split["v"], digits["d"])
+        scanned = scanned.with_columns(known=in_scanned)
+        split = split.with_columns(any=pl.col("any") | in_split)
     if foreign is not None:
-        values = values.with_columns(foreign=_in_foreign(values["v"], foreign))
+        values = values.with_columns(foreign=foreign.matches(values["v"]))
     allowed = allowed_values(mart, classification)
     out: list[ScanCount] = []
     for c in columns:
@@ -212,8 +219,7 @@ def scan_table(
         "identifiers or delivered values made by joining two adjacent text columns",
         {str(c): int(n) for c, n in pair_hits.iter_rows()},
     ))
-    numeric = [n for n, t in frame.schema.items() if t.is_numeric()]
-    numbers = _number_flags(_number_digits(frame, numeric), known)
+    numbers = _number_flags(digits, number_known)
     for c in numeric:
         mine = numbers.filter(pl.col("col") == c)
         weighted = {k: int(mine.filter(pl.col(k))["n"].sum()) for k in NUMBER_KINDS}

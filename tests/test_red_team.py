@@ -27,13 +27,13 @@ import polars as pl
 import pytest
 from synthetic_marts import synthetic_marts
 
-from expectations import collect_known_values
+from expectations import KnownValues, collect_known_values
 from expectations.findings import Rule
 from expectations.scan import scan_table
 from transforms.classification import load as load_classification
 from transforms.ingest.run import ingest
 from transforms.ingest.validation import DeliveryRefused
-from transforms.operations.leak_scan import scan
+from transforms.operations.leak_scan import identifier_values, scan
 from transforms.privacy.keys import DomainKeys
 from transforms.sources.generate import generate_book
 
@@ -149,9 +149,9 @@ def planted_book(tmp_path_factory: pytest.TempPathFactory) -> dict:
     generate_book(base / "landing", contracts=200, days=1, as_of=AS_OF, seed=5,
                   truth_dir=base / "truth")
     _plant(base / "landing", PLANTS)
-    reports = ingest(base / "landing", base / "warehouse.duckdb", base / "quarantine",
-                     DomainKeys.derive(os.urandom(32)))
-    return {"base": base, "reports": reports}
+    keys = DomainKeys.derive(os.urandom(32))
+    reports = ingest(base / "landing", base / "warehouse.duckdb", base / "quarantine", keys)
+    return {"base": base, "reports": reports, "keys": keys}
 
 
 def test_at_least_25_kinds_are_planted() -> None:
@@ -189,6 +189,54 @@ def test_no_planted_value_reaches_the_warehouse_or_a_report(planted_book: dict) 
     reports = json.dumps([r.as_dict() for r in planted_book["reports"]], ensure_ascii=False)
     assert not any(v in reports for v in values)
     assert all(r.status == "loaded" for r in planted_book["reports"])
+
+
+def test_the_warehouse_holds_fingerprints_and_no_raw_value(planted_book: dict) -> None:
+    """What the ingest wrote for the gate (transforms/ingest/fingerprints.py) is keyed hashes only:
+    no candidate of any landing file is in any table of the warehouse, nor in its bytes."""
+    base = planted_book["base"]
+    warehouse = base / "warehouse.duckdb"
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        counts = dict(con.execute(
+            "select table_name, estimated_size from duckdb_tables() "
+            "where schema_name = 'gate_fingerprints'").fetchall())
+        shapes = con.execute(
+            "select count(*), count(*) filter (where regexp_full_match(fingerprint, "
+            "'[0-9a-f]{32}')) from gate_fingerprints.policy_admin__contracts "
+            "where chars > 0").fetchall()[0]
+    finally:
+        con.close()
+    assert {"policy_admin__contracts", "claims__claims", "dpo__subject_requests"} <= set(counts)
+    assert shapes[0] > 200 and shapes[0] == shapes[1]
+    values = identifier_values(sorted((base / "landing").rglob("*.csv")))
+    assert len(values) > 1000
+    assert scan([warehouse], values).total == 0
+    data = warehouse.read_bytes()
+    emails = [v for v in values if "@" in v and len(v) > 12]
+    assert emails and not any(v.encode() in data for v in emails)
+
+
+def test_the_ingest_fingerprints_find_delivered_values_in_disguise(planted_book: dict) -> None:
+    """The gate's path in the pipeline: what the ingest fingerprinted, matched on mart text."""
+    base = planted_book["base"]
+    contracts = pl.read_csv(base / "landing" / "policy_admin" / AS_OF.isoformat()
+                            / "contracts.csv", infer_schema=False)
+    row = contracts.slice(10).filter(
+        pl.col("vin").str.contains("[AME]") & pl.col("email").is_not_null()
+        & pl.col("surname").is_not_null() & pl.col("first_name").is_not_null()).row(0, named=True)
+    known = KnownValues.from_warehouse(base / "warehouse.duckdb", planted_book["keys"])
+    vin, email = row["vin"], row["email"]
+    cyrillic_vin = vin.replace("A", "\u0410").replace("M", "\u041c").replace("E", "\u0415")
+    texts = pl.Series([
+        f"towed, ref {cyrillic_vin}",  # a delivered VIN in disguise, inside text
+        email.upper().replace("@", "\u200b@\u200b"),  # zero-width and upper case
+        f"{row['first_name']} {row['surname']}".upper(),  # the full name
+        row["surname"],  # a name part alone is not looked for
+        "1M8GDM9A1KP042788",  # a VIN-shaped value nobody delivered
+    ])
+    assert known.matches(texts).to_list() == [True, True, True, False, False]
+    assert str(vin) not in repr(known)
 
 
 @pytest.mark.parametrize("where", ["header", "file name"])
@@ -322,3 +370,11 @@ def test_unmask_undoes_disguises_the_same_in_polars_and_python(disguised: str, p
 def test_leak_scan_counts_a_value_written_in_disguise(tmp_path: Path) -> None:
     (tmp_path / "run.log").write_text(f"refused: {CYRILLIC_VIN}\n", encoding="utf-8")
     assert scan([tmp_path], {VIN}).total == 1
+
+
+def test_leak_scan_compares_keyed_hashes_whole_and_searches_inside_text(tmp_path: Path) -> None:
+    phone = "0612345678"  # a national form: digits only, so it can occur inside hex by chance
+    pl.DataFrame({"k": [phone + "a" * 54, "b" * 64], "t": [f"call {phone}", "x"]}).write_parquet(
+        tmp_path / "e.parquet")
+    result = scan([tmp_path / "e.parquet"], {phone})
+    assert dict(result.hits) == {f"{tmp_path / 'e.parquet'}:t": 1}

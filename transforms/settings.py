@@ -69,6 +69,41 @@ def duckdb_memory_limit() -> str:
     return os.environ.get("PIPELINE_DUCKDB_MEMORY_LIMIT", "1GB")
 
 
+def duckdb_temp_directory() -> Path:
+    """Where DuckDB spills what exceeds its memory limit (PIPELINE_DUCKDB_TEMP_DIRECTORY;
+    default `<data>/tmp/duckdb`). On the data volume: spilled blocks hold warehouse data."""
+    value = os.environ.get("PIPELINE_DUCKDB_TEMP_DIRECTORY")
+    return Path(value).resolve() if value else paths().data / "tmp" / "duckdb"
+
+
+def duckdb_config() -> dict[str, str]:
+    """The configuration of a DuckDB connection whose memory must stay bounded: the memory limit
+    and the spill directory above (created here, DuckDB does not create its parents)."""
+    temp = duckdb_temp_directory()
+    temp.mkdir(parents=True, exist_ok=True)
+    return {"memory_limit": duckdb_memory_limit(), "temp_directory": str(temp)}
+
+
+def bound_duckdb(con: object) -> None:
+    """Apply duckdb_config() to an open connection, with SET: a database file that another
+    connection of this process holds open (dbt-duckdb keeps its own) refuses to be opened again
+    with a different configuration, but takes these settings."""
+    for name, value in duckdb_config().items():
+        try:
+            con.execute(f"set {name} = '{value}'")
+        except Exception:  # noqa: BLE001
+            # a spill directory already in use cannot be switched: it stays, still bounded
+            if name != "temp_directory":
+                raise
+
+
+def gate_window_batch() -> int:
+    """Substrings of mart text fingerprinted per batch by the gate's raw-value matcher
+    (PIPELINE_GATE_WINDOW_BATCH): bounds its memory whatever the marts' text volume (about
+    150 bytes per window while a batch is joined)."""
+    return int(os.environ.get("PIPELINE_GATE_WINDOW_BATCH", "2000000"))
+
+
 @contextmanager
 def environment(**values: str) -> Iterator[None]:
     """Set environment variables for the duration of a block, then restore them exactly."""

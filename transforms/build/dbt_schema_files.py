@@ -25,9 +25,9 @@ from transforms.classification import PROJECT_ROOT, Classification, load
 from transforms.files import write_text_atomic
 
 HEADER = (
-    "# Generated from config/classification.yml by `python -m transforms.dbt_schema write`.\n"
+    "# Generated from config/classification.yml by `python -m transforms.build.dbt_schema write`.\n"
     "# Do not edit by hand: change the classification, then run write; "
-    "`python -m transforms.dbt_schema check` fails on drift.\n"
+    "`python -m transforms.build.dbt_schema check` fails on drift.\n"
 )
 MARTS_HEADER = (
     HEADER + "# Only the `data_tests` (of a model or of a column) are written by hand here: write "

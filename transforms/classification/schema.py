@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-# The purposes are the pseudonym domains: transforms/keys.py derives one key per purpose.
+# The purposes are the pseudonym domains: transforms/privacy/keys.py derives one key per purpose.
 Purpose = Literal["actuarial", "marketing", "dpo"]
 ColumnClass = Literal["direct_identifier", "quasi_identifier", "sensitive", "non_personal"]
 ColumnType = Literal["string", "date", "decimal", "integer", "boolean"]

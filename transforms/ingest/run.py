@@ -23,6 +23,7 @@ from transforms import settings
 from transforms.checksums import file_sha256
 from transforms.classification import Classification, Entity
 from transforms.classification import load as load_classification
+from transforms.ingest import fingerprints
 from transforms.ingest.leftovers import remove_leftovers
 from transforms.ingest.load import DeliveryWriter, EntityAudit, loaded_checksums
 from transforms.ingest.minimise import minimise
@@ -165,6 +166,7 @@ def _ingest_file(
         if is_parent(entity, classification) else None
     try:
         for batch in iter_batches(lf, entity, batch_rows):
+            fingerprints.record(writer, entity, batch, keys)  # for the gate: keyed hashes only
             lo, hi = batch[ROW_INDEX].min(), batch[ROW_INDEX].max()
             batch_flags = flags.filter(pl.col(ROW_INDEX).is_between(lo, hi))
             result = validate(batch, entity, delivery.delivery_date, batch_flags)

@@ -5,12 +5,15 @@ minimisation without trusting us. Given the landing deliveries (the raw identifi
 places to search (DuckDB files, Parquet extracts, logs, reports), it reports how many raw values
 were found where, and never prints a value: a scan that echoed what it found would leak it again.
 
-Every value of every direct-identifier column (and of the composite person's parts), in its raw
-form and its normalised form, is searched for: as a whole cell value in every column of every
-table, and as a substring (values of at least MIN_SUBSTRING_CHARS characters) in every text cell,
-every Parquet string column and every other file's text, with an Aho-Corasick automaton. A single
-first name or surname is searched as a whole cell only; inside text, names are searched as full
-names (an ordinary word such as "French" is also a surname).
+What counts as a raw value and how text is searched is transforms/privacy/raw_values.py, shared with
+the publication gate: every candidate (direct identifiers raw and normalised, full names both
+orders) is searched as a whole cell value in every column of every table, and as a substring
+(from MIN_SUBSTRING_CHARS characters) in every text cell, every Parquet string column and every
+other file's text, with an Aho-Corasick automaton. A single first name or surname is searched as
+a whole cell only; inside text, names are searched as full names (an ordinary word such as
+"French" is also a surname). Table cells shaped like a keyed hash (64-hex pseudonyms, 32-hex gate
+fingerprints) are compared whole but not searched inside: they hold no identifier, and millions
+of them would contain a short digit-only value (a national phone number) by chance.
 """
 
 from __future__ import annotations
@@ -23,28 +26,30 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import ahocorasick
 import duckdb
 import polars as pl
+from ahocorasick import Automaton
 
 from transforms.classification import Classification
 from transforms.classification import load as load_classification
-from transforms.privacy.identifiers import normalise
+from transforms.privacy.raw_values import (
+    Scope,
+    automaton,
+    candidates,
+    count_in,
+    identifier_columns,
+    searchable_text,
+)
 from transforms.privacy.text_fold import unmask_text
 
-MIN_SUBSTRING_CHARS = 6
 TEXT_SUFFIXES = {".log", ".json", ".txt", ".html", ".sql", ".csv", ".yml", ".yaml", ".md", ".js",
                  ".css", ".xml", ".manifest", ".db", ".sqlite", ""}
 
 
-NAME_COLUMNS = ("surname", "first_name")
-
-
 class Needles(set):
     """Values to look for: every value as a whole cell (the set itself), and `substrings` to
-    look for inside text. A single first name or surname is an ordinary word too ("French",
-    "Ford", "Rose"), so inside text a person's name is searched as the full name, both orders.
-    """
+    look for inside text (transforms/privacy/raw_values.py: a single first name or surname is an
+    ordinary word too, "French", "Ford", "Rose", so it is counted as a whole cell only)."""
 
     substrings: set[str]
 
@@ -63,55 +68,31 @@ class ScanResult:
                 "hits": dict(self.hits)}
 
 
-def identifier_values(landing_files: Iterable[Path], classification: Classification | None = None,
-                      extra_columns: Iterable[str] = ()) -> set[str]:
-    """Raw and normalised values of every direct identifier in the given delivery files."""
+def identifier_values(landing_files: Iterable[Path],
+                      classification: Classification | None = None) -> Needles:
+    """The candidates (transforms/privacy/raw_values.py) of the given delivery files, as
+    delivered or normalised: what the gate looks for, in the form a file would hold it."""
     classification = classification or load_classification()
     values = Needles()
-    names: set[str] = set()
+    values.substrings = set()
     for path in landing_files:
-        system, entity_name = path.parent.parent.name, path.stem
         try:
-            entity = classification.entity(system, entity_name)
+            entity = classification.entity(path.parent.parent.name, path.stem)
         except KeyError:
             continue
-        frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy")
-        country = pl.col("country") if "country" in frame.columns else None
-        for col in entity.columns:
-            if col.name not in frame.columns or (
-                col.cls != "direct_identifier" and col.name not in extra_columns
-            ):
-                continue
-            exprs = [pl.col(col.name).str.strip_chars().alias("raw")]
-            if col.identifier:
-                exprs.append(normalise(col.identifier, pl.col(col.name), country).alias("norm"))
-            got = frame.select(exprs)
-            for series in got.iter_columns():
-                values.update(v for v in series.drop_nulls().to_list() if v)
-                if col.name in NAME_COLUMNS:
-                    names.update(v for v in series.drop_nulls().to_list() if v)
-        if all(c in frame.columns for c in NAME_COLUMNS):
-            first, last = (pl.col(c).str.strip_chars() for c in NAME_COLUMNS)
-            full = frame.select((first + " " + last).alias("a"), (last + " " + first).alias("b"))
-            for series in full.iter_columns():
-                values.update(v for v in series.drop_nulls().to_list() if v)
-    values.substrings = {v for v in values if v not in names}
+        header = pl.read_csv(path, n_rows=0, infer_schema=False).columns
+        needed = identifier_columns(entity, header)
+        if not needed:
+            continue
+        frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy", columns=needed)
+        query, _ = candidates(frame.lazy(), entity)
+        if query is None:
+            continue
+        found = query.select("form", "scope").unique().collect()
+        values.update(found["form"].to_list())
+        values.substrings.update(
+            found.filter(pl.col("scope") == str(Scope.ANYWHERE))["form"].to_list())
     return values
-
-
-def _automaton(values: set[str]) -> ahocorasick.Automaton:
-    auto = ahocorasick.Automaton()
-    for v in values:
-        if len(v) >= MIN_SUBSTRING_CHARS:
-            auto.add_word(v, 1)
-    auto.make_automaton()
-    return auto
-
-
-def _count_substrings(auto: ahocorasick.Automaton, text: str) -> int:
-    if not text or len(auto) == 0:
-        return 0
-    return sum(1 for _ in auto.iter(text))
 
 
 def _duckdb_tables(con: duckdb.DuckDBPyConnection) -> Iterator[tuple[str, str, str, str]]:
@@ -121,7 +102,7 @@ def _duckdb_tables(con: duckdb.DuckDBPyConnection) -> Iterator[tuple[str, str, s
     ).fetchall()
 
 
-def scan_duckdb(path: Path, values: set[str], auto: ahocorasick.Automaton,
+def scan_duckdb(path: Path, values: set[str], auto: Automaton,
                 result: ScanResult) -> None:
     con = duckdb.connect(str(path), read_only=True)
     try:
@@ -132,8 +113,7 @@ def scan_duckdb(path: Path, values: set[str], auto: ahocorasick.Automaton,
                 f'where "{column}" is not null'
             ).to_arrow_table())
             exact = col.join(value_frame, on="v", how="semi").height
-            text = "\n".join(col["v"].to_list())
-            n = exact + _count_substrings(auto, text)
+            n = exact + count_in(auto, searchable_text(col["v"]))
             if n:
                 result.hits[f"{path.name}:{schema}.{table}.{column}"] += n
             # table and column names too: a value must not become an identifier of SQL
@@ -144,24 +124,24 @@ def scan_duckdb(path: Path, values: set[str], auto: ahocorasick.Automaton,
         con.close()
 
 
-def scan_parquet(path: Path, values: set[str], auto: ahocorasick.Automaton,
+def scan_parquet(path: Path, values: set[str], auto: Automaton,
                  result: ScanResult) -> None:
     frame = pl.read_parquet(path)
     value_frame = pl.DataFrame({"v": sorted(values)})
     for name in frame.columns:
         col = frame.select(pl.col(name).cast(pl.String).alias("v")).drop_nulls().unique()
         n = col.join(value_frame, on="v", how="semi").height
-        n += _count_substrings(auto, "\n".join(col["v"].to_list()))
+        n += count_in(auto, searchable_text(col["v"]))
         if n:
             result.hits[f"{path}:{name}"] += n
 
 
-def scan_text_file(path: Path, auto: ahocorasick.Automaton, result: ScanResult) -> None:
+def scan_text_file(path: Path, auto: Automaton, result: ScanResult) -> None:
     """Count the values in the text as written and in its unmasked form (transforms/text_fold:
     NFKC, invisible characters removed, Cyrillic and Greek look-alikes made Latin), so that a
     value written in disguise is counted too."""
     text = path.read_bytes().decode("utf-8", errors="replace")
-    n = max(_count_substrings(auto, text), _count_substrings(auto, unmask_text(text)))
+    n = max(count_in(auto, text), count_in(auto, unmask_text(text)))
     if n:
         result.hits[str(path)] += n
 
@@ -169,7 +149,7 @@ def scan_text_file(path: Path, auto: ahocorasick.Automaton, result: ScanResult) 
 def scan(targets: Iterable[Path], values: set[str]) -> ScanResult:
     """Search every file under the targets (files or folders) for the values."""
     result = ScanResult(values_searched=len(values))
-    auto = _automaton(getattr(values, "substrings", values))
+    auto = automaton(getattr(values, "substrings", values))
     for target in targets:
         files = [target] if target.is_file() else sorted(p for p in target.rglob("*")
                                                           if p.is_file())

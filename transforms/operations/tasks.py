@@ -72,24 +72,23 @@ def build_marts(as_of: str) -> dict:
 
 def gate_marts() -> dict:
     """Run the publication gate over every mart; raise (failing the task) when it fails."""
-    from expectations import collect_known_values, foreign_pseudonyms, run_gate
-    from transforms.landing import every_delivery_folder
+    from expectations import KnownValues, foreign_pseudonyms, run_gate
+    from transforms.privacy.keys import load_domain_keys
 
     p = settings.paths()
-    deliveries = every_delivery_folder(p.landing)
-    # Great Expectations' import (about 6 s, Python-bound) and the other-domain pseudonyms
-    # (DuckDB) run beside the raw-value collection (polars): each releases the GIL the others
-    # need. The raw values themselves stay in this process's memory, never in XCom or a file.
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    # Great Expectations' import (about 6 s, Python-bound) runs beside the lookup of what the
+    # ingest fingerprinted. The gate holds no raw value: it matches keyed fingerprints and other
+    # domains' pseudonyms in DuckDB (expectations/known_values.py, expectations/pseudonyms.py).
+    with ThreadPoolExecutor(max_workers=1) as pool:
         gx_import = pool.submit(importlib.import_module, "great_expectations")
-        foreign = pool.submit(foreign_pseudonyms, p.warehouse)
-        known = collect_known_values(deliveries)
+        known = KnownValues.from_warehouse(p.warehouse, load_domain_keys())
+        foreign = foreign_pseudonyms(p.warehouse)
         gx_import.result()
         result = run_gate(
             p.warehouse,
             min_cell_size=settings.min_cell_size(),
             known_values=known,
-            foreign_pseudonyms=foreign.result(),
+            foreign_pseudonyms=foreign,
             gx_root=p.gx,
         )
     record("gate", {"passed": result.passed, "findings": len(result.findings),

@@ -9,6 +9,7 @@ rotating the master key rotates them all.
 Derivation (docs/pseudonymisation.md repeats it for auditors):
     PRK        = HMAC-SHA-256(key=SALT, msg=master_key)                    (HKDF-Extract)
     domain key = HKDF-Expand(PRK, info=b"pseudonym-domain:" + domain, L=32)
+                 (also for the gate's fingerprint domain, "gate-fingerprint")
     HMAC key   = the 64 lowercase hex characters of the domain key, as ASCII bytes
     key version= "kv-" + first 12 hex characters of HKDF-Expand(PRK, b"key-version", 32)
 
@@ -33,6 +34,9 @@ AIRFLOW_CONN_ID = "pseudonymisation_master_key"
 MIN_KEY_BYTES = 32
 HKDF_SALT = b"claims-pseudo-pipeline/hkdf-salt/v1"
 DOMAINS = ("actuarial", "marketing", "dpo")
+# the publication gate's own domain: keyed fingerprints of raw values
+# (transforms/ingest/fingerprints.py), never a pseudonym of any purpose
+FINGERPRINT_DOMAIN = "gate-fingerprint"
 
 
 class KeyConfigurationError(RuntimeError):
@@ -133,7 +137,8 @@ class DomainKeys:
     @classmethod
     def derive(cls, master_key: bytes, domains: tuple[str, ...] = DOMAINS) -> DomainKeys:
         prk = hkdf_extract(HKDF_SALT, master_key)
-        hex_keys = {d: hkdf_expand(prk, b"pseudonym-domain:" + d.encode()).hex() for d in domains}
+        hex_keys = {d: hkdf_expand(prk, b"pseudonym-domain:" + d.encode()).hex()
+                    for d in (*domains, FINGERPRINT_DOMAIN)}
         version = "kv-" + hkdf_expand(prk, b"key-version").hex()[:12]
         return cls(hex_keys, version)
 

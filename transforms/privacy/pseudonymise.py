@@ -4,7 +4,7 @@ Why polars-hash: it runs HMAC-SHA-256 natively over a whole column (measured her
 4-5 million 17-character values per second, against 0.5 million for a Python `hmac` loop;
 see bench/pseudonymise.py), byte-identical to Python's `hmac`. It takes the key as a `str` and
 uses its UTF-8 bytes, which is why the domain key is handed over as its ASCII hex encoding
-(transforms/keys.py documents the derivation).
+(transforms/privacy/keys.py documents the derivation).
 """
 
 from __future__ import annotations

@@ -1,0 +1,98 @@
+"""Keyed fingerprints of the raw identifier values of each delivery, written at ingest for the
+publication gate.
+
+Why: the gate must know which raw values were delivered, to find them in the marts whatever
+they look like. Re-reading every landing file at the gate and holding the values in memory cost
+3.3 GB at 1M contracts. Instead the ingest, which reads each row anyway, writes a *fingerprint*
+of each candidate (transforms/privacy/raw_values.py: which values count, folded as the gate
+folds them) into `gate_fingerprints.<system>__<entity>`, and the gate fingerprints the folded
+text of the marts the same way and joins in DuckDB, which spills to disk under its memory limit.
+
+A fingerprint is HMAC-SHA-256 under the gate's own key (HKDF domain "gate-fingerprint" of the
+master key, transforms/privacy/keys.py), truncated to 128 bits, of the fold's UTF-8 bytes, with the
+fold's length in characters (the gate needs the lengths to cut its substrings). It is not a
+pseudonym of any purpose (another key) and cannot be reversed without the master key; the table
+holds no value, only these hashes, the length, the delivery date and the key version.
+
+Rows go through the delivery's writer (transforms/load.py): replaced with the delivery, in the
+delivery's transaction, all or nothing; a different key version is refused as for pseudonyms.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import polars as pl
+import polars_hash  # noqa: F401  (registers the `chash` expression namespace)
+
+from transforms.classification import Entity
+from transforms.ingest.load import DeliveryWriter
+from transforms.ingest.minimise import DELIVERY_COLUMN, KEY_VERSION_COLUMN
+from transforms.privacy.keys import FINGERPRINT_DOMAIN, DomainKeys
+from transforms.privacy.raw_values import Scope, candidates
+
+SCHEMA = "gate_fingerprints"
+FINGERPRINT_HEX = 32  # 128 bits: no chance collision among billions of values
+
+
+def table_name(entity: Entity) -> str:
+    return f"{SCHEMA}.{entity.system}__{entity.name}"
+
+
+def fingerprint(folded: pl.Expr, key_hex: str) -> pl.Expr:
+    """The fingerprint of folded text: the first 128 bits of its HMAC-SHA-256, as hex."""
+    return folded.chash.hmac_sha256(key=key_hex).str.slice(0, FINGERPRINT_HEX)
+
+
+def fingerprint_frame(batch: pl.DataFrame, entity: Entity, key_hex: str) -> pl.DataFrame:
+    """(fingerprint, chars): the distinct fingerprints of a batch of raw rows' candidates that
+    the gate looks for (Scope.ANYWHERE; single name parts are not looked for in marts)."""
+    query, _ = candidates(batch.lazy(), entity)
+    if query is None:
+        return pl.DataFrame(schema={"fingerprint": pl.String, "chars": pl.Int32})
+    return (
+        query.filter(pl.col("scope") == str(Scope.ANYWHERE))
+        .select(fingerprint=fingerprint(pl.col("folded"), key_hex),
+                chars=pl.col("folded").str.len_chars().cast(pl.Int32))
+        .unique()
+        .collect()
+    )
+
+
+def record(writer: DeliveryWriter, entity: Entity, batch: pl.DataFrame,
+           keys: DomainKeys) -> None:
+    """Add the fingerprints of one batch of the delivery's raw rows (all rows, quarantined ones
+    too: a refused row's values were delivered all the same).
+
+    Each batch also adds a marker row (empty fingerprint, 0 characters: it matches nothing), so
+    that `unaccounted` can tell a delivery fingerprinted with no candidate from one loaded
+    without fingerprints (a warehouse built before they existed).
+    """
+    prints = fingerprint_frame(batch, entity, keys.hmac_key(FINGERPRINT_DOMAIN))
+    marker = pl.DataFrame({"fingerprint": [""], "chars": [0]}, schema=prints.schema)
+    frame = pl.concat([marker, prints]).with_columns(
+        pl.lit(writer.delivery_date).alias(DELIVERY_COLUMN),
+        pl.lit(keys.key_version).alias(KEY_VERSION_COLUMN),
+    )
+    writer.append(table_name(entity), frame)
+
+
+def unaccounted(con: duckdb.DuckDBPyConnection) -> int:
+    """Loaded deliveries (audit.deliveries) of which no fingerprint was recorded: the gate
+    refuses to run on such a warehouse rather than look for fewer values than were delivered."""
+    tables = {t for (t,) in con.execute(
+        "select table_name from duckdb_tables() where schema_name = ? "
+        "and database_name = current_database()", [SCHEMA]).fetchall()}
+    if not con.execute("select count(*) from duckdb_tables() where schema_name = 'audit' "
+                       "and table_name = 'deliveries' and database_name = current_database()"
+                       ).fetchall()[0][0]:
+        return 0
+    missing = 0
+    for system, entity, day in con.execute(
+            "select distinct system, entity, delivery_date from audit.deliveries "
+            "where rows_read > 0").fetchall():  # an empty file delivered no value
+        name = f"{system}__{entity}"
+        if name not in tables or not con.execute(
+                f'select count(*) from "{SCHEMA}"."{name}" where chars = 0 '
+                f"and {DELIVERY_COLUMN} = ?", [day]).fetchall()[0][0]:
+            missing += 1
+    return missing
