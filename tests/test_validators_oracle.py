@@ -192,3 +192,24 @@ def test_person_normalisation_is_the_previous_one(rows: list[tuple]):
             == frame.select(legacy.normalise_person(*args)).to_series().to_list())
     assert (frame.select(ids.normalise_name(pl.col("s"))).to_series().to_list()
             == frame.select(legacy.normalise_name(pl.col("s"))).to_series().to_list())
+
+
+def test_rewritten_rules_keep_the_output_names_of_the_previous_ones():
+    """Selected without an alias, a rule is named as before (its input's name, or `literal`):
+    two names side by side in one select must not collide, a validator must not rename."""
+    frame = pl.DataFrame({"a": ["x"], "b": ["y"], "d": [date(1990, 1, 1)]})
+    inputs = [pl.col("a"), pl.col("a").str.strip_chars(), pl.col("a").alias("z"),
+              pl.lit("GB82WEST12345698765432"), pl.lit("q") + pl.col("a")]
+    rules = ["normalise_name", "normalise_phone", "vin_valid", "vin_check_digit_ok",
+             "iban_valid", "iban_mod97_ok", "card_valid", "luhn_ok"]
+    for rule in rules:
+        for e in inputs:
+            assert (frame.select(getattr(ids, rule)(e)).columns
+                    == frame.select(getattr(legacy, rule)(e)).columns), rule
+    for e in inputs:
+        for mod in (ids, legacy):
+            assert frame.select(mod.normalise_person(e, pl.col("b"), pl.col("d"))).columns == \
+                frame.select(legacy.normalise_person(e, pl.col("b"), pl.col("d"))).columns
+            assert frame.select(mod.normalise_phone(e, pl.col("b"))).columns == ["literal"]
+    assert frame.select(ids.normalise_name(pl.col("a")), ids.normalise_name(pl.col("b"))).columns \
+        == ["a", "b"]

@@ -142,7 +142,9 @@ def normalise_phone(expr: pl.Expr, country: pl.Expr | None = None) -> pl.Expr:
         "+", "", literal=True)
     e164 = pl.concat_str([pl.lit("+"), pl.when(national).then(code).otherwise(pl.lit("")), rest])
     # "+" alone: no digit at all, which is no number (null, never hash("+"))
-    return pl.struct(fields).struct.with_fields(n=e164.replace("+", None)).struct.field("n")
+    return _named_as(
+        pl.struct(fields).struct.with_fields(n=e164.replace("+", None)).struct.field("n"),
+        "literal")
 
 
 def _casefold(expr: pl.Expr) -> pl.Expr:
@@ -173,7 +175,7 @@ def normalise_name(expr: pl.Expr) -> pl.Expr:
     f = pl.field("f")
     spaced = pl.field("n") | f.str.contains_any(_ASCII_WHITESPACE)
     collapsed = pl.coalesce(pl.when(spaced).then(f).str.replace_all(r"\s+", " "), f)
-    return blank_to_null(s.struct.with_fields(c=collapsed).struct.field("c"))
+    return _named_as(blank_to_null(s.struct.with_fields(c=collapsed).struct.field("c")), expr)
 
 
 def normalise_person(surname: pl.Expr, first_name: pl.Expr, date_of_birth: pl.Expr) -> pl.Expr:
@@ -200,6 +202,19 @@ def _once(expr: pl.Expr) -> pl.Expr:
     times. Fields of a struct built once are plain column reads.
     """
     return pl.struct(expr.alias("v"))
+
+
+def _named_as(result: pl.Expr, source: pl.Expr | str) -> pl.Expr:
+    """`result` under the output name polars gives `source` (or under `source` itself).
+
+    Why: a field read from a struct is named after the field; callers that select a rule
+    without an alias (two names side by side, a validator in a with_columns) rely on the name
+    the rule had before it was rewritten: its input's name, or `literal` for a sum started
+    from a literal.
+    """
+    name = source if isinstance(source, str) else source.meta.output_name(
+        raise_if_undetermined=False)
+    return result if name is None else result.alias(name)
 
 
 def _digit(number: pl.Expr, position: int) -> pl.Expr:
@@ -233,14 +248,14 @@ def vin_check_digit_ok(vin: pl.Expr) -> pl.Expr:
         total = total + _digit(hi, 7 - i) * _VIN_WEIGHTS[i]
         total = total + _digit(lo, 7 - i) * _VIN_WEIGHTS[9 + i]
     ok = (pl.field("d").str.len_bytes() == 17) & (total % 11 == pl.field("check"))
-    return s.struct.with_fields(ok=ok).struct.field("ok")
+    return _named_as(s.struct.with_fields(ok=ok).struct.field("ok"), vin)
 
 
 def vin_valid(vin: pl.Expr) -> pl.Expr:
     s = _once(vin)
     shape = pl.field("v").str.contains(r"^[A-HJ-NPR-Z0-9]{17}$")
     ok = shape & vin_check_digit_ok(pl.field("v")).fill_null(False)
-    return s.struct.with_fields(ok=ok).struct.field("ok")
+    return _named_as(s.struct.with_fields(ok=ok).struct.field("ok"), vin)
 
 
 _LETTERS = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
@@ -266,13 +281,13 @@ def iban_mod97_ok(iban: pl.Expr) -> pl.Expr:
         part = pl.field("d").str.slice(start, _CHUNK).cast(pl.UInt64, strict=False)
         remainder = (remainder * scale + part) % 97
     ok = (pl.field("d").str.len_bytes() == _IBAN_DIGITS) & (remainder == 1)
-    return s.struct.with_fields(ok=ok).struct.field("ok")
+    return _named_as(s.struct.with_fields(ok=ok).struct.field("ok"), "literal")
 
 
 def iban_valid(iban: pl.Expr) -> pl.Expr:
     s = _once(iban)
     ok = pl.field("v").str.contains(IBAN_SHAPE) & iban_mod97_ok(pl.field("v")).fill_null(False)
-    return s.struct.with_fields(ok=ok).struct.field("ok")
+    return _named_as(s.struct.with_fields(ok=ok).struct.field("ok"), iban)
 
 
 def luhn_ok(number: pl.Expr) -> pl.Expr:
@@ -295,13 +310,13 @@ def luhn_ok(number: pl.Expr) -> pl.Expr:
         d = _digit(pl.field("lo"), p) if p < 10 else _digit(pl.field("hi"), p - 10)
         total = total + (d * 2 - (d // 5) * 9 if p % 2 else d)
     ok = (pl.field("width") == 20) & (total % 10 == 0)
-    return s.struct.with_fields(ok=ok).struct.field("ok")
+    return _named_as(s.struct.with_fields(ok=ok).struct.field("ok"), "literal")
 
 
 def card_valid(number: pl.Expr) -> pl.Expr:
     s = _once(number)
     ok = pl.field("v").str.contains(CARD_SHAPE) & luhn_ok(pl.field("v"))
-    return s.struct.with_fields(ok=ok).struct.field("ok")
+    return _named_as(s.struct.with_fields(ok=ok).struct.field("ok"), number)
 
 
 def phone_valid(e164: pl.Expr) -> pl.Expr:
