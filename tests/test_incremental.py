@@ -258,3 +258,59 @@ def test_make_runs_rerun_refuses_another_book(tmp_path: Path) -> None:
     (landing / "_book.json").unlink()
     with pytest.raises(LandingBookError, match="no book record"):
         ensure_book(landing, contracts=120, days=2, as_of=AS_OF, seed=9)
+
+
+# -- publication reuses unchanged extract files ---------------------------------------------
+
+
+def test_a_publication_reuses_the_extracts_of_unchanged_marts(tmp_path: Path) -> None:
+    from expectations.synthetic import synthetic_marts
+    from transforms.classification import load as load_classification
+    from transforms.publish import publish
+
+    data = tmp_path / "data"
+    data.mkdir()
+    warehouse = data / "warehouse.duckdb"
+    synthetic_marts(warehouse, rows=60)
+    marts = load_classification().marts
+    extracted = [m for m in marts if m.extract]
+    assert len(extracted) >= 2, "two extracts: one changes, one does not"
+
+    def publish_now(run_id: str):
+        con = duckdb.connect(str(warehouse))
+        try:
+            rows = {m.name: {"present": True, "rows": con.execute(
+                f"select count(*) from {m.name}").fetchall()[0][0]} for m in marts}
+        finally:
+            con.close()
+        summary = data / "gate-summary.json"
+        summary.write_text(json.dumps({"passed": True, "min_cell_size": 10, "tables": rows,
+                                       "checks": [], "rules": {}}))
+        return publish(warehouse, data / "published", run_id=run_id,
+                       reports={"gate-summary.json": summary}, inputs={"digest": run_id})
+
+    first = publish_now("one")
+    changed = extracted[0]
+    con = duckdb.connect(str(warehouse))
+    con.execute(f"delete from {changed.name} where rowid in (select min(rowid) "
+                f"from {changed.name})")
+    con.close()
+    second = publish_now("two")
+
+    def extract(pub, mart) -> Path:
+        return pub.publication / "extracts" / f"{mart.schema}__{mart.table}.parquet"
+
+    for mart in extracted:
+        same = extract(first, mart).stat().st_ino == extract(second, mart).stat().st_ino
+        assert same == (mart is not changed), mart.name
+    assert publication_is_intact(second.publication)
+    manifest = json.loads((second.publication / MANIFEST).read_text())
+    assert manifest["inputs"] == {"digest": "two"} and set(manifest["marts"]) == {
+        m.name for m in marts}
+    # a damaged file in the current publication is not carried over: written afresh
+    kept = extract(second, extracted[1])
+    os.unlink(kept)
+    kept.write_bytes(b"damaged")
+    third = publish_now("three")
+    assert extract(third, extracted[1]).read_bytes() != b"damaged"
+    assert publication_is_intact(third.publication)
