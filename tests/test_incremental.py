@@ -40,7 +40,7 @@ NEXT = AS_OF + timedelta(days=1)
 SEED = 5
 
 
-def _run(env: dict, script: str, timeout: int = 600) -> subprocess.CompletedProcess:
+def _run(env: dict, script: str, timeout: int = 1800) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", "-c", f"source scripts/pipeline_env.sh && {script}"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
