@@ -6,14 +6,17 @@ DAYS ?= 3
 AS_OF ?= 2026-11-26
 SEED ?= 42
 BENCH_CONTRACTS ?= 100000
+# days the synthetic book's history reaches past AS_OF: what `make next-day` can add
+HORIZON_DAYS ?= 7
 export UV_PYTHON := 3.11
 # uv on PATH, or the module pip installed (a fresh machine may not have put it on PATH)
 UV = $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 
-.PHONY: help install run test lint key bench clean clean-warehouse docs
+.PHONY: help install run next-day test lint key bench bench-incremental clean clean-warehouse docs
 
 help:
 	@echo "make run    - generate the synthetic source systems and run the whole pipeline through Airflow"
+	@echo "make next-day - add the next day's deliveries of the same book and run the pipeline for it"
 	@echo "make test   - run the whole test suite (lint included)"
 	@echo "make bench  - print the benchmarks' figures (ingest on BENCH_CONTRACTS=100000 contracts)"
 	@echo "make key    - create a local master key file (.secrets/master.key, mode 600)"
@@ -27,7 +30,11 @@ key: install
 	$(UV) run python -m transforms.privacy.keys new .secrets/master.key --if-missing
 
 run: install key
-	CONTRACTS=$(CONTRACTS) DAYS=$(DAYS) AS_OF=$(AS_OF) SEED=$(SEED) bash scripts/run_pipeline.sh
+	CONTRACTS=$(CONTRACTS) DAYS=$(DAYS) AS_OF=$(AS_OF) SEED=$(SEED) \
+		HORIZON_DAYS=$(HORIZON_DAYS) bash scripts/run_pipeline.sh
+
+next-day: install key
+	NEXT_DAY=1 bash scripts/run_pipeline.sh
 
 test: install
 	bash scripts/install-chromium.sh
@@ -43,6 +50,10 @@ bench: install
 	$(UV) run python bench/ingest.py --contracts $(BENCH_CONTRACTS)
 	$(UV) run python bench/gate.py 50000 1000000
 	$(UV) run python bench/build_marts.py
+
+# full vs no-op vs one-new-day runs through the DAGs (several minutes: not part of `make bench`)
+bench-incremental: install
+	$(UV) run python bench/incremental.py $(CONTRACTS)
 
 docs: install
 	$(UV) run python -m transforms.build.dbt_schema write

@@ -4,7 +4,9 @@ Runs when the pseudonymised warehouse changes. Every build first applies the dat
 pending requests (whatever identifier they used), so that no publication contains a subject who
 asked for erasure or restriction, and compacts the warehouse file if rows were removed or
 replaced. The gate must pass before anything is published; a failed gate fails this DAG visibly
-and leaves the previous publication untouched.
+and leaves the previous publication untouched. When the marts' inputs are unchanged since the
+current publication (transforms/operations/build_skip.py: content fingerprint), dbt, the gate
+and publish are skipped: "unchanged, publication <id> kept".
 
 As-of date: the logical date (`airflow dags test build_and_publish <date>`), else the one the
 triggering asset event carries (transforms/operations/run_date.py): the same date as the
@@ -54,6 +56,18 @@ def build_and_publish() -> None:
         return compact_if_anything_removed(state="compaction-build")
 
     @task
+    def fingerprint_inputs(as_of: str) -> dict:
+        from transforms.operations.build_skip import check_inputs
+
+        return check_inputs(as_of)
+
+    @task.short_circuit(ignore_downstream_trigger_rules=False)
+    def inputs_changed(checked: dict) -> bool:
+        from transforms.operations.build_skip import should_build
+
+        return should_build(checked)
+
+    @task
     def dbt_build(as_of: str) -> dict:
         from transforms.operations.tasks import build_marts
 
@@ -66,12 +80,12 @@ def build_and_publish() -> None:
         return gate_marts()
 
     @task(outlets=[PUBLISHED])
-    def publish(run_id: str | None = None) -> dict:
+    def publish(checked: dict, run_id: str | None = None) -> dict:
         from transforms.operations.tasks import publish_marts
 
-        return publish_marts(run_id)
+        return publish_marts(run_id, inputs=checked["inputs"])
 
-    @task
+    @task(trigger_rule="none_failed")  # also after a skipped build
     def summary() -> dict:
         from transforms.operations.tasks import write_summary
 
@@ -79,8 +93,10 @@ def build_and_publish() -> None:
 
     as_of = as_of_date()
     requests = apply_subject_requests(as_of)
-    check_classification() >> requests >> compact_warehouse() >> dbt_build(as_of) \
-        >> publication_gate() >> publish() >> summary()
+    checked = fingerprint_inputs(as_of)
+    check_classification() >> requests >> compact_warehouse() >> checked
+    inputs_changed(checked) >> dbt_build(as_of) >> publication_gate() >> publish(checked) \
+        >> summary()
 
 
 build_and_publish()

@@ -2,11 +2,16 @@
 # The whole pipeline on the embedded default: synthetic deliveries, then the three DAGs through
 # Airflow, all for the same logical date (the run's as-of date, transforms/operations/run_date.py):
 # ingest_deliveries, retention_and_rights (requests and retention), build_and_publish.
-# Parameters from the environment: CONTRACTS, DAYS, AS_OF, SEED (see the Makefile).
+# Parameters from the environment: CONTRACTS, DAYS, AS_OF, SEED, HORIZON_DAYS (see the Makefile).
+# An existing landing zone is kept only when it holds the same book (seed, contracts), with the
+# days up to AS_OF added if missing; another book is refused (transforms/sources/landing_book.py).
+# NEXT_DAY=1 (make next-day): add the next day's deliveries of the book in the landing zone and
+# run the three DAGs for that day.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/pipeline_env.sh"
 cd "$ROOT"
 CONTRACTS="${CONTRACTS:-50000}"; DAYS="${DAYS:-3}"; AS_OF="${AS_OF:-2026-11-26}"; SEED="${SEED:-42}"
+HORIZON_DAYS="${HORIZON_DAYS:-7}"; NEXT_DAY="${NEXT_DAY:-0}"
 mkdir -p "$PIPELINE_DATA_DIR/logs" "$AIRFLOW_HOME"
 LOG="$PIPELINE_DATA_DIR/logs/run-$(date -u +%Y%m%dT%H%M%SZ).log"
 start=$(date +%s)
@@ -19,10 +24,18 @@ run_logged() {
     exit 1
   fi
 }
-step "source systems: $CONTRACTS contracts, $DAYS deliveries up to $AS_OF (seed $SEED)"
-uv run python -m transforms.sources.generate --out "$PIPELINE_DATA_DIR/landing" \
-    --contracts "$CONTRACTS" --days "$DAYS" --as-of "$AS_OF" --seed "$SEED" --if-missing \
-    | tee -a "$LOG" | tail -n 1
+if [ "$NEXT_DAY" = 1 ]; then
+  step "source systems: the next day's deliveries of the book in $PIPELINE_DATA_DIR/landing"
+  uv run python -m transforms.sources.generate --out "$PIPELINE_DATA_DIR/landing" --append-day \
+      | tee -a "$LOG" | tail -n 1
+  AS_OF="$(uv run python -m transforms.sources.generate --out "$PIPELINE_DATA_DIR/landing" \
+      --last-date)"
+else
+  step "source systems: $CONTRACTS contracts, $DAYS deliveries up to $AS_OF (seed $SEED)"
+  uv run python -m transforms.sources.generate --out "$PIPELINE_DATA_DIR/landing" \
+      --contracts "$CONTRACTS" --days "$DAYS" --as-of "$AS_OF" --seed "$SEED" \
+      --horizon-days "$HORIZON_DAYS" --if-missing | tee -a "$LOG" | tail -n 1
+fi
 step "airflow metadata (SQLite under $AIRFLOW_HOME)"
 run_logged uv run airflow db migrate
 for dag in ingest_deliveries retention_and_rights build_and_publish; do

@@ -69,6 +69,9 @@ def collect() -> dict:
     gate_file = p.data / "state" / "gate.json"
     if gate_file.exists():
         out["gate"] = json.loads(gate_file.read_text())
+    build_file = p.data / "state" / "build.json"  # transforms/operations/build_skip.py
+    if build_file.exists():
+        out["build"] = json.loads(build_file.read_text()).get("build")
     return out
 
 
@@ -94,6 +97,8 @@ def render(summary: dict, *, log: str | None, seconds: int | None) -> str:
     lines.append(f"  published    {total:>10,} rows   ({p.published / 'marts.duckdb'})")
     for name, n in summary["published_rows"].items():
         lines.append(f"               {name}: {n:,}")
+    if summary.get("build"):
+        lines.append(f"  build        {summary['build']}")
     gate = summary.get("gate")
     if gate:
         lines.append(f"  gate         {'passed' if gate.get('passed') else 'FAILED'}"

@@ -97,8 +97,10 @@ def gate_marts() -> dict:
     return {"passed": True, "checks": len(result.checks), "seconds": round(result.seconds, 2)}
 
 
-def publish_marts(run_id: str | None = None) -> dict:
-    """Publish the gated marts atomically (the gate's summary must say it passed)."""
+def publish_marts(run_id: str | None = None, inputs: dict | None = None) -> dict:
+    """Publish the gated marts atomically (the gate's summary must say it passed); `inputs`,
+    the fingerprint of what they were built from (transforms/operations/build_skip.py), goes into
+    the publication's manifest for the next run's skip decision."""
     from datetime import UTC, datetime
 
     from expectations import report_files
@@ -108,7 +110,8 @@ def publish_marts(run_id: str | None = None) -> dict:
 
     p = settings.paths()
     run_id = run_id or datetime.now(UTC).strftime("run-%Y%m%dT%H%M%SZ")
-    result = publish(p.warehouse, p.published, run_id=run_id, reports=report_files(p.gx))
+    result = publish(p.warehouse, p.published, run_id=run_id, reports=report_files(p.gx),
+                     inputs=inputs)
     # an erasure since an older publication was made: that publication must not outlive it
     retired = retire_stale_publications(p.published, latest_removal(p.warehouse))
     return record("publish", {"publication": str(result.publication),

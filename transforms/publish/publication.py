@@ -9,6 +9,13 @@ old publication or the new one, never half of one; a failure at any step before 
 leaves the previous publication exactly as it was; and readers that still hold the old files
 open keep reading them, as the last three publications are kept.
 
+Incremental runs (transforms/operations/build_skip.py): the manifest records the fingerprint of
+the marts' inputs (`inputs`, transforms/build/input_fingerprint.py) so that the next run can tell
+nothing changed and keep this publication, and a content hash of every mart (`marts`). An
+extract whose mart has the same content hash as in the current publication is not written again:
+its file is hard-linked (copied where links are impossible) from the current publication, and its
+checksum taken from that manifest; `publication_is_intact` still checks every file's bytes.
+
 Publishing needs the gate's summary (`reports["gate-summary.json"]`, from
 GateResult.report_files()): a failed gate, or marts whose row counts changed since the gate ran,
 are refused.
@@ -101,15 +108,67 @@ def _read_gate(reports: dict[str, Path] | None, required: bool) -> dict | None:
     return summary
 
 
-def _copy_marts(warehouse: Path, staging: Path, classification: Classification) -> tuple[
-    dict[str, int], list[Path]
+@dataclass
+class _Previous:
+    """What the current publication holds, to reuse its unchanged extract files."""
+
+    folder: Path | None = None
+    marts: dict[str, str] = field(default_factory=dict)  # mart -> content hash
+    files: dict[str, str] = field(default_factory=dict)  # relative path -> sha256
+
+    @classmethod
+    def of(cls, folder: Path | None) -> _Previous:
+        if folder is None:
+            return cls()
+        try:
+            manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return cls()
+        return cls(folder, dict(manifest.get("marts") or {}), dict(manifest.get("files") or {}))
+
+    def reusable(self, mart: str, content: str, rel: str) -> Path | None:
+        """The previous file for `rel` when its mart had the same content and the file still
+        has the checksum its manifest records (a damaged file is written afresh), else None."""
+        if self.folder is None or self.marts.get(mart) != content or rel not in self.files:
+            return None
+        source = self.folder / rel
+        if not source.is_file() or file_sha256(source) != self.files[rel]:
+            return None
+        return source
+
+
+def _content_hash(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """Rows and two independent order-free 64-bit row-hash sums (one scan): equal for equal
+    content, whatever the row order."""
+    rows, h1, h2 = con.execute(
+        f"select count(*), coalesce(sum(hash(t)), 0)::varchar, "
+        f"coalesce(sum(hash(t::varchar)), 0)::varchar from {table} t").fetchall()[0]
+    return f"{rows}:{h1}:{h2}"
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _copy_marts(warehouse: Path, staging: Path, classification: Classification,
+                previous: _Previous | None = None) -> tuple[
+    dict[str, int], list[Path], dict[str, str], dict[str, str]
 ]:
     """Copy every mart into staging/marts.duckdb (same schemas, same column types) and write
-    the Parquet extracts from that copy, so that extracts and database hold the same rows."""
+    the Parquet extracts from that copy, so that extracts and database hold the same rows.
+
+    Returns rows per mart, the extracts, each mart's content hash, and the checksums of the
+    extracts reused from `previous` (relative path -> sha256)."""
+    previous = previous or _Previous()
     target = staging / MARTS_FILE
     extracts_dir = staging / "extracts"
     tables: dict[str, int] = {}
     extracts: list[Path] = []
+    contents: dict[str, str] = {}
+    reused: dict[str, str] = {}
     con = duckdb.connect(str(warehouse))  # not read_only: dbt-duckdb may hold it in-process
     try:
         con.execute(f"attach {_sql_str(target)} as pub")
@@ -122,19 +181,26 @@ def _copy_marts(warehouse: Path, staging: Path, classification: Classification) 
                 except duckdb.CatalogException as exc:
                     raise PublishError(f"mart {mart.name} is missing from the warehouse") from exc
                 tables[mart.name] = con.execute(f"select count(*) from {dst}").fetchall()[0][0]
+                contents[mart.name] = _content_hash(con, dst)
                 if mart.extract:
                     extracts_dir.mkdir(exist_ok=True)
                     out = extracts_dir / f"{mart.schema}__{mart.table}.parquet"
-                    # a total order on every column: identical marts give identical bytes
-                    con.execute(f"copy (select * from {dst} order by all) to {_sql_str(out)} "
-                                "(format parquet)")
+                    rel = str(out.relative_to(staging))
+                    same = previous.reusable(mart.name, contents[mart.name], rel)
+                    if same is not None:
+                        _link_or_copy(same, out)
+                        reused[rel] = previous.files[rel]
+                    else:
+                        # a total order on every column: identical marts give identical bytes
+                        con.execute(f"copy (select * from {dst} order by all) to "
+                                    f"{_sql_str(out)} (format parquet)")
                     extracts.append(out)
             con.execute("checkpoint pub")
         finally:
             con.execute("detach pub")
     finally:
         con.close()
-    return tables, extracts
+    return tables, extracts, contents, reused
 
 
 def _check_against_gate(tables: dict[str, int], gate: dict | None) -> None:
@@ -164,13 +230,23 @@ def _files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != MANIFEST)
 
 
-def _write_manifest(folder: Path, run_id: str, tables: dict[str, int]) -> None:
-    manifest = {
+def _write_manifest(folder: Path, run_id: str, tables: dict[str, int], *,
+                    marts: dict[str, str] | None = None, inputs: dict | None = None,
+                    known: dict[str, str] | None = None) -> None:
+    """The manifest: every file's SHA-256 (`known` gives those of files reused unchanged from
+    the previous publication), the marts' content hashes and the inputs' fingerprint."""
+    known = known or {}
+    manifest: dict[str, object] = {
         "run_id": run_id,
         "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
         "tables": tables,
-        "files": {str(p.relative_to(folder)): file_sha256(p) for p in _files(folder)},
+        "files": {rel: known.get(rel) or file_sha256(p)
+                  for p in _files(folder) for rel in [str(p.relative_to(folder))]},
     }
+    if marts is not None:
+        manifest["marts"] = marts
+    if inputs is not None:
+        manifest["inputs"] = inputs
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
 
 
@@ -247,12 +323,15 @@ def publish(
     reports: dict[str, Path] | None = None,
     gate_required: bool = True,
     keep: int = KEEP,
+    inputs: dict | None = None,
 ) -> PublishResult:
     """Write data/publications/<run_id>/ and switch published_dir to it atomically.
 
     `reports` maps names in the publication's reports/ folder to files or folders to copy,
     normally GateResult.report_files(): the gate summary (required unless gate_required is
     False, and it must say passed) and the Data Docs. The privacy report is written here.
+    `inputs` is the fingerprint of what the marts were built from (InputFingerprint.as_dict()),
+    recorded in the manifest for the next run's skip decision.
     """
     classification = classification or load_classification()
     published_dir = Path(published_dir)
@@ -265,7 +344,9 @@ def publish(
     final = root / name
     try:
         staging.mkdir()
-        tables, extracts = _copy_marts(Path(warehouse), staging, classification)
+        previous = _Previous.of(current_publication(published_dir))
+        tables, extracts, contents, reused = _copy_marts(Path(warehouse), staging,
+                                                         classification, previous)
         _check_against_gate(tables, gate)
         _copy_reports(reports, staging / "reports")
         privacy_report.write_report(
@@ -277,15 +358,15 @@ def publish(
             if (staging / "reports" / DATA_DOCS / "index.html").is_file() else None,
             run_id=run_id,
         )
-        _write_manifest(staging, run_id, tables)
+        _write_manifest(staging, run_id, tables, marts=contents, inputs=inputs, known=reused)
         os.rename(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     _switch(published_dir, final)
     removed = _prune(published_dir, keep, final)
-    log.info("published %s: %s", final.name,
-             ", ".join(f"{t} {n} rows" for t, n in tables.items()))
+    log.info("published %s: %s; %d of %d extract(s) unchanged, reused", final.name,
+             ", ".join(f"{t} {n} rows" for t, n in tables.items()), len(reused), len(extracts))
     return PublishResult(
         run_id=run_id,
         publication=final,
@@ -294,6 +375,18 @@ def publish(
         extracts=[final / p.relative_to(staging) for p in extracts],
         removed=removed,
     )
+
+
+def recorded_inputs(publication: Path | None) -> dict | None:
+    """The inputs' fingerprint a publication's manifest records (None when it has none)."""
+    if publication is None:
+        return None
+    try:
+        manifest = json.loads((publication / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    inputs = manifest.get("inputs")
+    return inputs if isinstance(inputs, dict) else None
 
 
 def publication_is_intact(publication: Path) -> bool:

@@ -1,12 +1,21 @@
 """Generate the synthetic insurer's daily deliveries into the landing zone.
 
     python -m transforms.sources.generate --out data/landing --contracts 50000 --days 3 \\
-        --as-of 2026-11-26 --seed 42 [--force]
+        --as-of 2026-11-26 --seed 42 [--horizon-days 7] [--force | --if-missing]
+    python -m transforms.sources.generate --out data/landing --append-day
 
 The same seed and parameters give byte-identical files. `--days N` writes deliveries for
 as_of-(N-1) .. as_of: the first is the full extract of history to that date, the others daily
 increments. The planted-defect truth goes to `<out>/../synthetic_truth/<as-of>/defects.json`
 (outside the landing zone: the pipeline never reads it, the tests do).
+
+The book's history runs to its horizon (as_of + `--horizon-days`, default as_of; `--contracts`
+counts the contracts started by the horizon), so that later days exist for the same book:
+`--append-day` adds the next day's deliveries to an existing landing zone, byte-identical to
+what one generation up to that day writes for it (transforms/sources/landing_book.py keeps the
+book's parameters in `<out>/_book.json`). `--if-missing` keeps an existing landing zone only
+when it holds the same book (seed, contracts, first delivery), adding the days up to as_of if
+they are missing; another book is refused (exit 2) rather than silently kept.
 """
 
 from __future__ import annotations
@@ -47,7 +56,8 @@ class DeliveryExistsError(FileExistsError):
 
 
 def build_history(seed: int, contracts: int, as_of: date) -> History:
-    """The three source systems' whole history for one book (nothing written)."""
+    """The three source systems' whole history for one book (nothing written), to `as_of`
+    (the book's horizon)."""
     pools = build_pools(seed)
     book = build_book(seed, contracts, day_number(as_of), pools)
     claims = build_claims(seed, book)
@@ -91,20 +101,33 @@ def _truth_entry(d: date, full: bool, frames: dict[tuple[str, str], pl.DataFrame
 
 def generate_book(out_dir: Path, contracts: int = 50_000, days: int = 3,
                   as_of: date = date(2026, 11, 26), seed: int = 42, *, force: bool = False,
-                  truth_dir: Path | None = None) -> dict[str, Any]:
+                  truth_dir: Path | None = None, horizon: date | None = None,
+                  only: date | None = None) -> dict[str, Any]:
     """Write `days` deliveries of every system under `out_dir` and the defect truth file.
 
+    The history is built to `horizon` (default `as_of`), and recorded in `<out>/_book.json`.
+    `only` writes that one delivery date's folders (the others are computed, as the defects
+    planted on a day depend on the previous day's delivery, but not written): how
+    `landing_book.append_day` adds a day byte-identical to a generation up to it.
     Refuses (DeliveryExistsError) to replace an existing delivery folder unless `force`.
     Returns a summary: rows and bytes per file, defects per kind, per delivery.
     """
+    from transforms.sources.landing_book import BookRecord, write_record
+
     if days < 1 or contracts < 1:
         raise ValueError("days and contracts must be at least 1")
     dates = delivery_dates(as_of, days)
     if dates[0] < HISTORY_START:
         raise ValueError(f"the first delivery must not precede the history start {HISTORY_START}")
+    horizon = horizon or as_of
+    if horizon < as_of:
+        raise ValueError(f"the book's horizon {horizon} precedes the as-of date {as_of}")
+    if only is not None and only not in dates:
+        raise ValueError(f"{only} is not one of the delivery dates {dates[0]}..{dates[-1]}")
     out_dir = Path(out_dir)
     truth_dir = Path(truth_dir) if truth_dir else out_dir.parent / "synthetic_truth"
-    folders = [out_dir / system / d.isoformat() for d in dates for system in SYSTEMS]
+    written = [d for d in dates if only is None or d == only]
+    folders = [out_dir / system / d.isoformat() for d in written for system in SYSTEMS]
     existing = [f for f in folders if f.exists()]
     if existing and not force:
         raise DeliveryExistsError(
@@ -115,7 +138,7 @@ def generate_book(out_dir: Path, contracts: int = 50_000, days: int = 3,
         shutil.rmtree(f)
 
     classification = load()
-    history = build_history(seed, contracts, as_of)
+    history = build_history(seed, contracts, horizon)
     keys = {(s, e): classification.entity(s, e).key[0] for s, e in ENTITIES}
     summary: dict[str, Any] = {"as_of": as_of.isoformat(), "seed": seed, "contracts": contracts,
                                "days": days, "deliveries": [], "defects": {}}
@@ -127,7 +150,7 @@ def generate_book(out_dir: Path, contracts: int = 50_000, days: int = 3,
         frames = delivery_frames(history, classification, day, full=i == 0)
         frames, defects = plant(rng_for(seed, f"defects/{d.isoformat()}"), frames, keys, day,
                                 previous, previous_rows)
-        for system in SYSTEMS:
+        for system in SYSTEMS if d in written else []:
             folder = out_dir / system / d.isoformat()
             folder.mkdir(parents=True, exist_ok=True)
             files: dict[str, dict[str, object]] = {}
@@ -164,6 +187,9 @@ def generate_book(out_dir: Path, contracts: int = 50_000, days: int = 3,
     }
     write_text_atomic(truth_path, json.dumps(doc, indent=2) + "\n")
     summary["truth"] = str(truth_path)
+    if only is None or not (out_dir / "_book.json").exists():
+        write_record(out_dir, BookRecord(seed=seed, contracts=contracts, first=dates[0],
+                                         horizon=horizon))
     summary["seconds"] = round(time.perf_counter() - started, 2)
     return summary
 
@@ -190,16 +216,38 @@ def main(argv: list[str] | None = None) -> int:
                         help="default: <out>/../synthetic_truth")
     parser.add_argument("--force", action="store_true",
                         help="replace delivery folders that already exist")
+    parser.add_argument("--horizon-days", type=int, default=0,
+                        help="the book's history runs this many days past --as-of, so that "
+                             "--append-day can add them later (default 0)")
     parser.add_argument("--if-missing", action="store_true",
-                        help="keep the deliveries when they already exist (make run's rerun)")
+                        help="keep the deliveries when they are the same book (make run's "
+                             "rerun), adding missing days up to --as-of; refuse another book")
+    parser.add_argument("--append-day", action="store_true",
+                        help="add the next day's deliveries of the book already in --out "
+                             "(its parameters come from <out>/_book.json)")
+    parser.add_argument("--last-date", action="store_true",
+                        help="print the last delivery date in --out and exit")
     args = parser.parse_args(argv)
+    from transforms.sources import landing_book
+
     try:
-        summary = generate_book(args.out, args.contracts, args.days, args.as_of, args.seed,
-                                force=args.force, truth_dir=args.truth_dir)
-    except DeliveryExistsError as exc:
-        if args.if_missing:
-            print(f"deliveries already in {args.out}: kept ({exc})")
+        if args.last_date:
+            last = landing_book.last_delivery(args.out)
+            print(last.isoformat() if last else "")
+            return 0 if last else 2
+        if args.append_day:
+            summary = landing_book.append_day(args.out, truth_dir=args.truth_dir)
+        elif args.if_missing and landing_book.has_deliveries(args.out):
+            kept = landing_book.ensure_book(args.out, contracts=args.contracts, days=args.days,
+                                            as_of=args.as_of, seed=args.seed,
+                                            truth_dir=args.truth_dir)
+            print(kept)
             return 0
+        else:
+            summary = generate_book(args.out, args.contracts, args.days, args.as_of, args.seed,
+                                    force=args.force, truth_dir=args.truth_dir,
+                                    horizon=args.as_of + timedelta(days=args.horizon_days))
+    except (DeliveryExistsError, landing_book.LandingBookError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for line in _summary_lines(summary):
