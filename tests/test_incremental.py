@@ -131,8 +131,8 @@ def test_the_next_days_deliveries_are_published(book: dict) -> None:
 def test_an_erasure_after_a_publish_forces_a_rebuild(book: dict) -> None:
     data, env = book["data"], book["env"]
     assert "second" in book, "runs after the new day's publication"
-    contracts = pl.read_csv(data / "landing" / "policy_admin" / AS_OF.isoformat() /
-                            "contracts.csv", infer_schema=False)
+    full_extract = sorted((data / "landing" / "policy_admin").glob("*/contracts.csv"))[0]
+    contracts = pl.read_csv(full_extract, infer_schema=False)
     victim = contracts.filter(pl.col("cancellation_date").is_null())["contract_number"][0]
     folder = data / "landing" / "dpo" / NEXT.isoformat()
     append_rows(folder, "subject_requests", [{
