@@ -34,3 +34,4 @@ final as (
 )
 
 select * from final
+order by product, vehicle_age_band, region, tenure_band, currency
