@@ -35,7 +35,7 @@ from transforms.privacy.raw_values import (
     MIN_EXACT_CHARS,
     MIN_SUBSTRING_CHARS,
     candidates,
-    identifier_columns,
+    identifier_frames,
     windows,
 )
 from transforms.privacy.raw_values import fold as _fold
@@ -201,16 +201,7 @@ def collect_known_values(
     key_hex = keys.hmac_key(FINGERPRINT_DOMAIN) if keys else os.urandom(32).hex()
     frames: list[pl.DataFrame] = []
     columns = 0
-    for path in _csv_files(deliveries):
-        try:
-            entity = classification.entity(path.parent.parent.name, path.stem)
-        except KeyError:
-            continue
-        header = pl.read_csv(path, n_rows=0, infer_schema=False).columns
-        needed = identifier_columns(entity, header)
-        if not needed:
-            continue
-        frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy", columns=needed)
+    for entity, frame in identifier_frames(_csv_files(deliveries), classification):
         frames.append(fingerprint_frame(frame, entity, key_hex))
         columns += candidates(frame.lazy(), entity)[1]
     prints = (pl.concat(frames).unique() if frames

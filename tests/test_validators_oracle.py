@@ -27,7 +27,7 @@ from transforms.privacy import identifiers as ids
 
 UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 DIGITS = "0123456789"
-# ISO 3779 transliteration, written out here independently of transforms/identifiers.py
+# ISO 3779 transliteration, written out here independently of transforms/privacy/identifiers.py
 VIN_VALUE = {**{d: int(d) for d in DIGITS}, "A": 1, "B": 2, "C": 3, "D": 4, "E": 5, "F": 6,
              "G": 7, "H": 8, "J": 1, "K": 2, "L": 3, "M": 4, "N": 5, "P": 7, "R": 9, "S": 2,
              "T": 3, "U": 4, "V": 5, "W": 6, "X": 7, "Y": 8, "Z": 9}

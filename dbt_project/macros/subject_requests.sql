@@ -1,7 +1,7 @@
 {#-
     The DPO's data-subject requests of one pseudonym domain, for its staging model: the
     requests as delivered (latest delivery per request_id) and, where the domain has them, the
-    resolutions transforms/rights.py wrote (one row per request and pseudonym of its subject,
+    resolutions transforms/rights/processing.py wrote (one row per request and pseudonym of its subject,
     e.g. every contract of a subject who gave only a customer number). Both are the same entity
     in the same domain, so one staging model holds them; `is_resolved` tells them apart.
     Each domain keeps its own staging model (its pseudonyms never meet another domain's).
@@ -42,7 +42,7 @@ renamed as (
         ---------- dates
         cast(received_date as date) as received_date,
 
-        ---------- as delivered, or as resolved by transforms/rights.py (no delivery date)
+        ---------- as delivered, or as resolved by transforms/rights/processing.py (no delivery date)
         {{ 'true' if origin == 'resolved' else 'false' }} as is_resolved,
         {{ '_delivery_date' if origin == 'delivered' else 'cast(null as date)' }} as delivery_date,
         _key_version as key_version
@@ -79,7 +79,7 @@ with
 
 requests as (
 
-    -- as delivered (the subject's own identifiers) and as resolved by transforms/rights.py
+    -- as delivered (the subject's own identifiers) and as resolved by transforms/rights/processing.py
     -- (every contract and person of the subject, e.g. when only a customer number was given)
     select request_id, request_type, received_date, {{ match_keys | join(', ') }}
     from {{ requests }}

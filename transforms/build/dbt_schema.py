@@ -171,7 +171,7 @@ def sources_document(classification: Classification, system: str) -> dict[str, A
                 "name": f"pseudo_{purpose}",
                 "description": (
                     f"The {purpose} pseudonym domain ({title}): pseudonymised, generalised "
-                    "tables written by transforms/load.py."
+                    "tables written by transforms/ingest/load.py."
                 ),
                 "schema": f"pseudo_{purpose}",
                 "tables": tables,

@@ -14,8 +14,8 @@ fold's length in characters (the gate needs the lengths to cut its substrings). 
 pseudonym of any purpose (another key) and cannot be reversed without the master key; the table
 holds no value, only these hashes, the length, the delivery date and the key version.
 
-Rows go through the delivery's writer (transforms/load.py): replaced with the delivery, in the
-delivery's transaction, all or nothing; a different key version is refused as for pseudonyms.
+Rows go through the delivery's writer (transforms/ingest/load.py): replaced with the delivery, in
+the delivery's transaction, all or nothing; a different key version is refused as for pseudonyms.
 """
 
 from __future__ import annotations

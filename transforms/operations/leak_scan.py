@@ -37,7 +37,7 @@ from transforms.privacy.raw_values import (
     automaton,
     candidates,
     count_in,
-    identifier_columns,
+    identifier_frames,
     searchable_text,
 )
 from transforms.privacy.text_fold import unmask_text
@@ -75,16 +75,7 @@ def identifier_values(landing_files: Iterable[Path],
     classification = classification or load_classification()
     values = Needles()
     values.substrings = set()
-    for path in landing_files:
-        try:
-            entity = classification.entity(path.parent.parent.name, path.stem)
-        except KeyError:
-            continue
-        header = pl.read_csv(path, n_rows=0, infer_schema=False).columns
-        needed = identifier_columns(entity, header)
-        if not needed:
-            continue
-        frame = pl.read_csv(path, infer_schema=False, encoding="utf8-lossy", columns=needed)
+    for entity, frame in identifier_frames(landing_files, classification):
         query, _ = candidates(frame.lazy(), entity)
         if query is None:
             continue

@@ -8,8 +8,8 @@ in this output?") and must agree on the answer; two copies of the rules drift ap
 
 The candidates of one delivery file (`candidates`):
 - every direct identifier without a composite of its own, in its raw form and its normalised
-  form (transforms/identifiers.py: E.164 phones, compact VINs and plates...), and a phone also in
-  its national form (`0` + the number after the country code);
+  form (transforms/privacy/identifiers.py: E.164 phones, compact VINs and plates...), and a phone
+  also in its national form (`0` + the number after the country code);
 - the parts of a composite (surname, first name: string sources without an identifier rule of
   their own) as the *full name*, both orders. A single name part is not an identifier on its
   own, and vehicle makes published as dimensions (Ford, Bentley, Morgan) are common surnames:
@@ -31,11 +31,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
+from pathlib import Path
 
 import ahocorasick
 import polars as pl
 
-from transforms.classification import Entity
+from transforms.classification import Classification, Entity
 from transforms.privacy.identifiers import normalise
 from transforms.privacy.text_fold import match_fold
 
@@ -73,6 +74,24 @@ def identifier_columns(entity: Entity, present: Iterable[str]) -> list[str]:
     present = set(present)
     wanted = {c.name for c in entity.columns if c.cls == "direct_identifier"} | {"country"}
     return [c.name for c in entity.columns if c.name in wanted and c.name in present]
+
+
+def identifier_frames(paths: Iterable[Path], classification: Classification
+                      ) -> Iterator[tuple[Entity, pl.DataFrame]]:
+    """Each delivered CSV's identifier columns, as text, with its entity: what both the gate's
+    in-memory fingerprints and the leak scanner read. A file of an entity the classification
+    does not know is passed over (the ingest refuses such deliveries anyway); so is one with no
+    identifier column."""
+    for path in paths:
+        try:
+            entity = classification.entity(path.parent.parent.name, path.stem)
+        except KeyError:
+            continue
+        header = pl.read_csv(path, n_rows=0, infer_schema=False).columns
+        needed = identifier_columns(entity, header)
+        if needed:
+            yield entity, pl.read_csv(path, infer_schema=False, encoding="utf8-lossy",
+                                      columns=needed)
 
 
 def candidates(frame: pl.LazyFrame, entity: Entity) -> tuple[pl.LazyFrame | None, int]:
