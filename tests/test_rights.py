@@ -33,6 +33,7 @@ from rights_book import (
     customer_rows,
     found_elsewhere,
     identifier_values,
+    landing_frames,
     make_book,
     other_rows_text,
     pseudonyms_of,
@@ -43,9 +44,10 @@ from rights_book import (
 from transforms import landing as raw_rewrite
 from transforms.build.dbt_run import run_dbt
 from transforms.classification import PROJECT_ROOT, load
+from transforms.ingest.fingerprints import SCHEMA, fingerprint_frame
 from transforms.operations.leak_scan import scan
 from transforms.privacy.identity import identity_frame
-from transforms.privacy.keys import DomainKeys
+from transforms.privacy.keys import FINGERPRINT_DOMAIN, DomainKeys
 from transforms.privacy.pseudonymise import pseudonymise
 from transforms.publish.publication import current_publication, publications_root, publish
 from transforms.publish.retirement import retire_stale_publications
@@ -151,6 +153,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
         values -= found_elsewhere(values, other_rows_text(book.landing, rows))
         w["e_values"] = values
         w["e_pseudonyms"] = pseudonyms_of(keys, rows)
+        w["e_prints"] = _own_fingerprints(book, keys, rows)
+        w["e_prints_before"] = w["e_prints"] & _stored_fingerprints(book)
         w["before_scan"] = scan([book.warehouse, book.landing, book.published],
                                 values | set().union(*w["e_pseudonyms"].values()))
         w["audience_26"] = _audience(book)
@@ -230,6 +234,64 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
         w["exposure_28"] = {k: _exposure(book, w[k]) for k in
                             ("o_contracts", "r_contracts", "r2_contracts")}
         yield w
+
+
+def _landing_fingerprints(landing: Path, keys: DomainKeys) -> set[tuple[str, str, str]]:
+    """(table, delivery date, fingerprint) of every landing file as it is now."""
+    classification, key = load(), keys.hmac_key(FINGERPRINT_DOMAIN)
+    found = set()
+    for system, name, path, frame in landing_frames(landing):
+        entity = classification.entity(system, name)
+        found |= {(f"{system}__{name}", path.parent.name, f) for f in
+                  fingerprint_frame(frame, entity, key)["fingerprint"].to_list()}
+    return found
+
+
+def _stored_fingerprints(book: Book, with_dates: bool = False) -> set:
+    con = duckdb.connect(str(book.warehouse), read_only=True)
+    try:
+        tables = [t for (t,) in con.execute(
+            "select table_name from duckdb_tables() where schema_name = ?", [SCHEMA]).fetchall()]
+        rows = [(t, str(d), f) for t in tables for d, f in con.execute(
+            f"select _delivery_date, fingerprint from {SCHEMA}.{t} where fingerprint <> ''"
+        ).fetchall()]
+    finally:
+        con.close()
+    return set(rows) if with_dates else {f for _, _, f in rows}
+
+
+def _own_fingerprints(book: Book, keys: DomainKeys,
+                      rows: dict[tuple[str, str], pl.DataFrame]) -> set[str]:
+    """The gate fingerprints of the subject's rows that no other landing row shares."""
+    classification, key = load(), keys.hmac_key(FINGERPRINT_DOMAIN)
+    mine = set().union(*(set(fingerprint_frame(f, classification.entity(*k), key)["fingerprint"])
+                         for k, f in rows.items() if f.height))
+    everyone = {f for _, _, f in _landing_fingerprints(book.landing, keys)}
+    own_rows = sum(f.height for f in rows.values())
+    assert own_rows and mine <= everyone
+    others = set()
+    for system, name, _, frame in landing_frames(book.landing):
+        own = rows.get((system, name))
+        if own is not None and own.height:
+            frame = frame.join(own.select(frame.columns).unique(), on=frame.columns, how="anti",
+                               nulls_equal=True)
+        entity = classification.entity(system, name)
+        others |= set(fingerprint_frame(frame, entity, key)["fingerprint"])
+    return mine - others
+
+
+def test_erasure_takes_the_subjects_gate_fingerprints_with_its_rows(world: dict) -> None:
+    """The gate's fingerprints are keyed hashes of delivered identifiers: an erased subject's go
+    with the rows, and what stays is exactly the fingerprints of the rows the landing zone still
+    holds (a value another person shares stays looked for)."""
+    book: Book = world["book"]
+    keys = DomainKeys.derive(bytes.fromhex(world["key"]))
+    assert world["e_prints_before"], "positive control: the subject was fingerprinted at ingest"
+    stored = _stored_fingerprints(book, with_dates=True)
+    left = world["e_prints"] & {f for _, _, f in stored}
+    assert not left, f"{len(left)} of the subject's fingerprints remain"  # counts, no hash
+    expected = _landing_fingerprints(book.landing, keys)
+    assert stored == expected, f"{len(stored - expected)} extra, {len(expected - stored)} missing"
 
 
 def _statuses(book: Book) -> dict[str, tuple]:

@@ -20,6 +20,8 @@ the delivery's transaction, all or nothing; a different key version is refused a
 
 from __future__ import annotations
 
+from datetime import date
+
 import duckdb
 import polars as pl
 import polars_hash  # noqa: F401  (registers the `chash` expression namespace)
@@ -68,6 +70,12 @@ def record(writer: DeliveryWriter, entity: Entity, batch: pl.DataFrame,
     that `unaccounted` can tell a delivery fingerprinted with no candidate from one loaded
     without fingerprints (a warehouse built before they existed).
     """
+    writer.append(table_name(entity), _rows(batch, entity, keys, writer.delivery_date))
+
+
+def _rows(batch: pl.DataFrame, entity: Entity, keys: DomainKeys,
+          delivery_date: date) -> pl.DataFrame:
+    """The table rows for a batch: its distinct fingerprints and the marker row."""
     key = keys.hmac_key(FINGERPRINT_DOMAIN)
     # in slices: each row makes a dozen forms, so a whole ingest batch at once would add about
     # 0.45 GiB to the ingest's peak at 1M contracts (measured with bench/peak_rss.py)
@@ -75,11 +83,36 @@ def record(writer: DeliveryWriter, entity: Entity, batch: pl.DataFrame,
                         for part in batch.iter_slices(SLICE_ROWS)] or
                        [fingerprint_frame(batch, entity, key)]).unique()
     marker = pl.DataFrame({"fingerprint": [""], "chars": [0]}, schema=prints.schema)
-    frame = pl.concat([marker, prints]).with_columns(
-        pl.lit(writer.delivery_date).alias(DELIVERY_COLUMN),
+    return pl.concat([marker, prints]).with_columns(
+        pl.lit(delivery_date).alias(DELIVERY_COLUMN),
         pl.lit(keys.key_version).alias(KEY_VERSION_COLUMN),
     )
-    writer.append(table_name(entity), frame)
+
+
+def replace_delivery(con: duckdb.DuckDBPyConnection, entity: Entity, delivery_date: date,
+                     raw: pl.DataFrame, keys: DomainKeys) -> None:
+    """Fingerprint one delivery file again from its rewritten raw rows (caller's transaction).
+
+    Why: an erasure (or the sweep of an erased subject's redelivered rows) rewrites the raw
+    files without the subject's rows. The fingerprints of those rows are keyed hashes of the
+    subject's identifiers: personal data, which must go with the rows. Deleting the subject's
+    own fingerprints would be wrong where another person shares a value (a name), so the
+    delivery's fingerprints are recomputed from what the file still holds.
+    """
+    name = f"{entity.system}__{entity.name}"
+    if not con.execute("select count(*) from duckdb_tables() where schema_name = ? and "
+                       "table_name = ? and database_name = current_database()",
+                       [SCHEMA, name]).fetchall()[0][0]:
+        return  # a warehouse from before fingerprints: the gate refuses it anyway
+    frame = _rows(raw, entity, keys, delivery_date).to_arrow()
+    con.execute(f"delete from {table_name(entity)} where {DELIVERY_COLUMN} = ?",
+                [delivery_date])
+    con.register("_replacement_fingerprints", frame)
+    try:
+        con.execute(f"insert into {table_name(entity)} by name "
+                    "select * from _replacement_fingerprints")
+    finally:
+        con.unregister("_replacement_fingerprints")
 
 
 def unaccounted(con: duckdb.DuckDBPyConnection) -> int:

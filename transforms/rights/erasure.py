@@ -19,6 +19,7 @@ import polars as pl
 
 from transforms import landing as raw_rewrite
 from transforms.classification import Classification, Entity
+from transforms.ingest.fingerprints import replace_delivery
 from transforms.ingest.suppression import KINDS as SUPPRESSED_KINDS
 from transforms.ingest.suppression import Suppression, add_entries, suppressed_mask
 from transforms.privacy.keys import DOMAINS, DomainKeys
@@ -102,6 +103,20 @@ def delete_warehouse_rows(con: duckdb.DuckDBPyConnection, subject: Subject,
     return counts
 
 
+def refingerprint(con: duckdb.DuckDBPyConnection, plan: raw_rewrite.RewritePlan,
+                  keys: DomainKeys, classification: Classification) -> None:
+    """The gate's fingerprints of every rewritten landing file, recomputed from its new rows
+    (caller's transaction): the removed rows' keyed hashes go with them."""
+    for f in plan.files:
+        if f.kind != "landing" or f.tmp is None:
+            continue
+        raw = raw_rewrite.read_raw_csv(f.tmp)
+        if raw is None:  # the plan parsed it a moment ago: refuse rather than guess
+            raise RuntimeError("a rewritten landing file could not be read back; nothing changed")
+        entity = classification.entity(f.path.parent.parent.name, f.path.stem)
+        replace_delivery(con, entity, date.fromisoformat(f.path.parent.name), raw, keys)
+
+
 def erase(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: RawZone, as_of: date,
           req: Request, subject: Subject | None, status: str = "done") -> int:
     """Erase the subject (with subject None: only the request itself) everywhere, all or
@@ -117,6 +132,7 @@ def erase(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: RawZone, as_of
             counts.update(plan.counts())
             add_entries(con, entries, keys, as_of)
             plan.update_audit(con)
+            refingerprint(con, plan, keys, zone.classification)
             record(con, req, status, counts, as_of, keys)
             record_removal(con, "erasure", sum(counts.values()))
     except BaseException:
@@ -139,6 +155,7 @@ def sweep_suppressed(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: Raw
     try:
         with transaction(con):
             plan.update_audit(con)
+            refingerprint(con, plan, keys, zone.classification)
     except BaseException:
         plan.discard()
         raise
