@@ -46,7 +46,7 @@ def _run(env: dict, script: str, timeout: int = 1800) -> subprocess.CompletedPro
 
 
 def _ingest(env: dict, day: date) -> None:
-    code = ("from transforms.tasks import ingest_system\n"
+    code = ("from transforms.operations.tasks import ingest_system\n"
             "for s in ('policy_admin', 'claims', 'dpo'):\n"
             f"    ingest_system(s, '{day.isoformat()}')\n")
     proc = _run(env, f"uv run python -c \"{code}\"")
