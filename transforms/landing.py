@@ -42,6 +42,11 @@ TMP_SUFFIX = ".rights-tmp"
 # -- the delivery folders ----------------------------------------------------------------------
 
 
+def landing_file_parts(path: Path) -> tuple[str, str, date]:
+    """(system, entity, delivery date) of a landing file, `<system>/<YYYY-MM-DD>/<entity>.csv`."""
+    return path.parent.parent.name, path.stem, date.fromisoformat(path.parent.name)
+
+
 @dataclass(frozen=True)
 class Delivery:
     system: str
@@ -201,11 +206,11 @@ class RewritePlan:
         for f in self.files:
             if f.kind != "landing":
                 continue
-            system, day = f.path.parent.parent.name, f.path.parent.name
+            system, entity, day = landing_file_parts(f.path)
             con.execute(
                 "update audit.deliveries set file_sha256 = ? where system = ? and entity = ? "
                 "and delivery_date = ? and file_sha256 = ?",
-                [f.new_sha, system, f.path.stem, day, f.old_sha],
+                [f.new_sha, system, entity, day, f.old_sha],
             )
 
     def commit(self) -> None:

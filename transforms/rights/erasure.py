@@ -113,8 +113,8 @@ def refingerprint(con: duckdb.DuckDBPyConnection, plan: raw_rewrite.RewritePlan,
         raw = raw_rewrite.read_raw_csv(f.tmp)
         if raw is None:  # the plan parsed it a moment ago: refuse rather than guess
             raise RuntimeError("a rewritten landing file could not be read back; nothing changed")
-        entity = classification.entity(f.path.parent.parent.name, f.path.stem)
-        replace_delivery(con, entity, date.fromisoformat(f.path.parent.name), raw, keys)
+        system, entity, day = raw_rewrite.landing_file_parts(f.path)
+        replace_delivery(con, classification.entity(system, entity), day, raw, keys)
 
 
 def erase(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: RawZone, as_of: date,
