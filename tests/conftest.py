@@ -20,3 +20,16 @@ def master_key_hex(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("PIPELINE_MASTER_KEY", key)
     monkeypatch.delenv("PIPELINE_MASTER_KEY_FILE", raising=False)
     return key
+
+
+def _separate_dbt_target_per_worker() -> None:
+    """Under pytest-xdist, each worker builds with dbt at the same time as the other: give each
+    its own dbt target (compiled SQL, manifest, partial-parse cache), or their files collide.
+    Set at import, before any test module imports transforms.build.dbt_run, and inherited by
+    the Airflow and pipeline subprocesses the tests start."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and "PIPELINE_DBT_TARGET_DIR" not in os.environ:
+        os.environ["PIPELINE_DBT_TARGET_DIR"] = str(ROOT / "dbt_project" / "target" / worker)
+
+
+_separate_dbt_target_per_worker()

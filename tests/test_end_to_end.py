@@ -22,6 +22,7 @@ import polars as pl
 import pytest
 from every_kind import kill_ingest_mid_delivery, plant_requests
 
+from transforms.build import dbt_run
 from transforms.classification import load
 from transforms.operations.leak_scan import identifier_values, scan
 from transforms.privacy.keys import DOMAINS, DomainKeys
@@ -158,7 +159,7 @@ def test_no_raw_identifier_anywhere_the_run_wrote(pipeline_run: dict) -> None:
         *(p for p in (data / "gx",) if p.exists()),
         pipeline_run["base"] / "airflow_home",
         pipeline_run["base"] / "stdout.log",
-        ROOT / "dbt_project" / "target",
+        dbt_run.TARGET_PATH,
     ]
     result = scan(targets, values)
     assert result.total == 0, json.dumps(result.as_dict(), indent=1)
@@ -170,7 +171,7 @@ def test_the_key_appears_in_nothing_the_run_wrote(pipeline_run: dict) -> None:
     derived = DomainKeys.derive(bytes.fromhex(master))
     secrets = {master, master.upper(), *(derived.hmac_key(d) for d in DOMAINS)}
     base = pipeline_run["base"]
-    result = scan([base, ROOT / "dbt_project" / "target"], secrets)
+    result = scan([base, dbt_run.TARGET_PATH], secrets)
     assert result.total == 0, json.dumps(result.as_dict(), indent=1)
     assert derived.key_version in pipeline_run["stdout"]
 
@@ -384,7 +385,7 @@ def test_red_team_deliveries_through_the_dags(pipeline_run: dict) -> None:
     values = {*plants.values(), "GB82WEST12345698765432", card, secret_header}
     written = [data / "warehouse.duckdb", data / "published", data / "publications",
                data / "logs", data / "state", data / "gx", pipeline_run["base"] / "airflow_home",
-               ROOT / "dbt_project" / "target"]
+               dbt_run.TARGET_PATH]
     result = scan([p for p in written if p.exists()], values)
     assert result.total == 0, json.dumps(result.as_dict(), indent=1)
     assert not any(v in out for v in values)

@@ -42,6 +42,7 @@ from rights_book import (
 )
 
 from transforms import landing as raw_rewrite
+from transforms.build import dbt_run
 from transforms.build.dbt_run import run_dbt
 from transforms.classification import PROJECT_ROOT, load
 from transforms.ingest.fingerprints import SCHEMA, fingerprint_frame
@@ -315,7 +316,7 @@ def test_the_search_finds_the_subject_before_the_erasure(world: dict) -> None:
 
 def test_nothing_of_the_erased_subject_remains_anywhere(world: dict) -> None:
     book: Book = world["book"]
-    targets = [book.data, PROJECT_ROOT / "dbt_project" / "target",
+    targets = [book.data, dbt_run.TARGET_PATH,
                PROJECT_ROOT / "data" / "logs" / "dbt"]
     targets = [t for t in targets if t.exists()]
     domains = world["e_pseudonyms"]

@@ -33,7 +33,9 @@ from transforms.classification import PROJECT_ROOT
 from transforms.settings import environment
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-TARGET_PATH = DBT_PROJECT_DIR / "target"
+# dbt's compiled SQL, manifest and partial-parse cache. PIPELINE_DBT_TARGET_DIR moves it, so that
+# two builds running at once (two test workers, two data directories) never share one.
+TARGET_PATH = Path(os.environ.get("PIPELINE_DBT_TARGET_DIR") or DBT_PROJECT_DIR / "target")
 LOG_PATH: Path | None = None  # None: <PIPELINE_DATA_DIR>/logs/dbt (transforms.settings)
 
 # The vars a caller may set besides as_of_date (see dbt_project/dbt_project.yml, and
