@@ -8,6 +8,9 @@ SEED ?= 42
 BENCH_CONTRACTS ?= 100000
 # days the synthetic book's history reaches past AS_OF: what `make next-day` can add
 HORIZON_DAYS ?= 7
+# where the policy-administration data comes from: files (the file drop) or postgres (a database
+# the project starts itself, pulled by the extract_policy_admin DAG)
+SOURCE ?= files
 export UV_PYTHON := 3.11
 # uv on PATH, or the module pip installed (a fresh machine may not have put it on PATH)
 UV = $(shell command -v uv 2>/dev/null || echo python3 -m uv)
@@ -16,6 +19,7 @@ UV = $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 
 help:
 	@echo "make run    - generate the synthetic source systems and run the whole pipeline through Airflow"
+	@echo "make run SOURCE=postgres - the same, with policy administration as a PostgreSQL database"
 	@echo "make next-day - add the next day's deliveries of the same book and run the pipeline for it"
 	@echo "make test   - run the whole test suite (lint included)"
 	@echo "make bench  - print the benchmarks' figures (ingest on BENCH_CONTRACTS=100000 contracts)"
@@ -31,13 +35,14 @@ key: install
 
 run: install key
 	CONTRACTS=$(CONTRACTS) DAYS=$(DAYS) AS_OF=$(AS_OF) SEED=$(SEED) \
-		HORIZON_DAYS=$(HORIZON_DAYS) bash scripts/run_pipeline.sh
+		HORIZON_DAYS=$(HORIZON_DAYS) SOURCE=$(SOURCE) bash scripts/run_pipeline.sh
 
 next-day: install key
-	NEXT_DAY=1 bash scripts/run_pipeline.sh
+	NEXT_DAY=1 SOURCE=$(SOURCE) bash scripts/run_pipeline.sh
 
 test: install
 	bash scripts/install-chromium.sh
+	bash scripts/install-postgres.sh
 	$(UV) run ruff check .
 	$(UV) run python -m transforms.build.dbt_schema check
 	$(UV) run pytest -q

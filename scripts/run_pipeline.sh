@@ -7,11 +7,16 @@
 # days up to AS_OF added if missing; another book is refused (transforms/sources/landing_book.py).
 # NEXT_DAY=1 (make next-day): add the next day's deliveries of the book in the landing zone and
 # run the three DAGs for that day.
+# SOURCE=postgres (make run SOURCE=postgres): the policy-administration system is a database, the
+# project's own PostgreSQL server under $PIPELINE_DATA_DIR/postgres (Unix socket only, stopped on
+# exit, failure and Ctrl-C included); the generator loads the policy-admin book into its tables
+# and the extract_policy_admin DAG pulls it into the landing zone through the Airflow connection
+# policy_admin_db, before the three DAGs. SOURCE=files (the default): the file drop.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/pipeline_env.sh"
 cd "$ROOT"
 CONTRACTS="${CONTRACTS:-50000}"; DAYS="${DAYS:-3}"; AS_OF="${AS_OF:-2026-11-26}"; SEED="${SEED:-42}"
-HORIZON_DAYS="${HORIZON_DAYS:-7}"; NEXT_DAY="${NEXT_DAY:-0}"
+HORIZON_DAYS="${HORIZON_DAYS:-7}"; NEXT_DAY="${NEXT_DAY:-0}"; SOURCE="${SOURCE:-files}"
 mkdir -p "$PIPELINE_DATA_DIR/logs" "$AIRFLOW_HOME"
 LOG="$PIPELINE_DATA_DIR/logs/run-$(date -u +%Y%m%dT%H%M%SZ).log"
 start=$(date +%s)
@@ -24,9 +29,27 @@ run_logged() {
     exit 1
   fi
 }
+DAGS=(ingest_deliveries retention_and_rights build_and_publish)
+SOURCE_DB=()
+case "$SOURCE" in
+  files) ;;
+  postgres)
+    step "policy administration: PostgreSQL under $PIPELINE_DATA_DIR/postgres (Unix socket only)"
+    stop_postgres() { uv run python -m transforms.sources.postgres_server stop >>"$LOG" 2>&1 || true; }
+    trap stop_postgres EXIT
+    trap 'exit 130' INT TERM
+    run_logged uv run python -m transforms.sources.postgres_server start
+    SOURCE_DB=(--policy-admin-dsn "$(uv run python -m transforms.sources.postgres_server dsn)")
+    AIRFLOW_CONN_POLICY_ADMIN_DB="$(uv run python -m transforms.sources.postgres_server airflow-conn)"
+    export AIRFLOW_CONN_POLICY_ADMIN_DB
+    DAGS=(extract_policy_admin "${DAGS[@]}")
+    ;;
+  *) echo "!! SOURCE must be files or postgres, not $SOURCE" >&2; exit 2 ;;
+esac
 if [ "$NEXT_DAY" = 1 ]; then
   step "source systems: the next day's deliveries of the book in $PIPELINE_DATA_DIR/landing"
   uv run python -m transforms.sources.generate --out "$PIPELINE_DATA_DIR/landing" --append-day \
+      "${SOURCE_DB[@]}" \
       | tee -a "$LOG" | tail -n 1
   AS_OF="$(uv run python -m transforms.sources.generate --out "$PIPELINE_DATA_DIR/landing" \
       --last-date)"
@@ -34,11 +57,11 @@ else
   step "source systems: $CONTRACTS contracts, $DAYS deliveries up to $AS_OF (seed $SEED)"
   uv run python -m transforms.sources.generate --out "$PIPELINE_DATA_DIR/landing" \
       --contracts "$CONTRACTS" --days "$DAYS" --as-of "$AS_OF" --seed "$SEED" \
-      --horizon-days "$HORIZON_DAYS" --if-missing | tee -a "$LOG" | tail -n 1
+      --horizon-days "$HORIZON_DAYS" --if-missing "${SOURCE_DB[@]}" | tee -a "$LOG" | tail -n 1
 fi
 step "airflow metadata (SQLite under $AIRFLOW_HOME)"
 run_logged uv run airflow db migrate
-for dag in ingest_deliveries retention_and_rights build_and_publish; do
+for dag in "${DAGS[@]}"; do
   step "airflow dags test $dag $AS_OF"
   run_logged uv run python -m transforms.operations.airflow_run "$dag" "$AS_OF"
   grep -E "^== $dag:" "$LOG" | tail -n 1

@@ -33,6 +33,7 @@ import polars as pl
 
 from transforms.classification import load
 from transforms.files import write_text_atomic
+from transforms.sources import policy_admin_db as policy_admin
 from transforms.sources.claims import build_claims
 from transforms.sources.common import HISTORY_START, day_number, rng_for
 from transforms.sources.contracts import build_book
@@ -102,7 +103,8 @@ def _truth_entry(d: date, full: bool, frames: dict[tuple[str, str], pl.DataFrame
 def generate_book(out_dir: Path, contracts: int = 50_000, days: int = 3,
                   as_of: date = date(2026, 11, 26), seed: int = 42, *, force: bool = False,
                   truth_dir: Path | None = None, horizon: date | None = None,
-                  only: date | None = None) -> dict[str, Any]:
+                  only: date | None = None, policy_admin_db: Any | None = None,
+                  write_files: bool = True) -> dict[str, Any]:
     """Write `days` deliveries of every system under `out_dir` and the defect truth file.
 
     The history is built to `horizon` (default `as_of`), and recorded in `<out>/_book.json`.
@@ -110,6 +112,11 @@ def generate_book(out_dir: Path, contracts: int = 50_000, days: int = 3,
     planted on a day depend on the previous day's delivery, but not written): how
     `landing_book.append_day` adds a day byte-identical to a generation up to it.
     Refuses (DeliveryExistsError) to replace an existing delivery folder unless `force`.
+    With `policy_admin_db` (a DB-API connection to the policy-administration database), the
+    policy-admin rows of every date up to `as_of` are loaded into its tables instead (replacing
+    what they held; transforms/sources/policy_admin_db.py) and no policy_admin folder is
+    written: the extract writes them. `write_files=False` writes no delivery folder at all
+    (reloading the database for a landing zone that is kept).
     Returns a summary: rows and bytes per file, defects per kind, per delivery.
     """
     from transforms.sources.landing_book import BookRecord, write_record
@@ -126,8 +133,9 @@ def generate_book(out_dir: Path, contracts: int = 50_000, days: int = 3,
         raise ValueError(f"{only} is not one of the delivery dates {dates[0]}..{dates[-1]}")
     out_dir = Path(out_dir)
     truth_dir = Path(truth_dir) if truth_dir else out_dir.parent / "synthetic_truth"
-    written = [d for d in dates if only is None or d == only]
-    folders = [out_dir / system / d.isoformat() for d in written for system in SYSTEMS]
+    written = [d for d in dates if write_files and (only is None or d == only)]
+    file_systems = [s for s in SYSTEMS if policy_admin_db is None or s != policy_admin.SYSTEM]
+    folders = [out_dir / system / d.isoformat() for d in written for system in file_systems]
     existing = [f for f in folders if f.exists()]
     if existing and not force:
         raise DeliveryExistsError(
@@ -139,6 +147,8 @@ def generate_book(out_dir: Path, contracts: int = 50_000, days: int = 3,
 
     classification = load()
     history = build_history(seed, contracts, horizon)
+    if policy_admin_db is not None:
+        policy_admin.create_tables(policy_admin_db, classification, replace=True)
     keys = {(s, e): classification.entity(s, e).key[0] for s, e in ENTITIES}
     summary: dict[str, Any] = {"as_of": as_of.isoformat(), "seed": seed, "contracts": contracts,
                                "days": days, "deliveries": [], "defects": {}}
@@ -150,7 +160,10 @@ def generate_book(out_dir: Path, contracts: int = 50_000, days: int = 3,
         frames = delivery_frames(history, classification, day, full=i == 0)
         frames, defects = plant(rng_for(seed, f"defects/{d.isoformat()}"), frames, keys, day,
                                 previous, previous_rows)
-        for system in SYSTEMS if d in written else []:
+        if policy_admin_db is not None:
+            policy_admin.load_delivery(policy_admin_db, classification, d, {
+                name: frames[(policy_admin.SYSTEM, name)] for name in policy_admin.TABLES})
+        for system in file_systems if d in written else []:
             folder = out_dir / system / d.isoformat()
             folder.mkdir(parents=True, exist_ok=True)
             files: dict[str, dict[str, object]] = {}
@@ -203,6 +216,21 @@ def _summary_lines(summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _reload_database(out: Path, db: Any, truth_dir: Path | None) -> None:
+    """Load the book a kept landing zone holds into the policy-admin database, up to its last
+    delivery (the same rows a generation writes: the database may be new, or hold another
+    book); no delivery folder is written."""
+    from transforms.sources import landing_book
+
+    record = landing_book.read_record(out)
+    last = landing_book.last_delivery(out)
+    if record is None or last is None:
+        return
+    generate_book(out, record.contracts, (last - record.first).days + 1, last, record.seed,
+                  truth_dir=truth_dir, horizon=record.horizon, policy_admin_db=db,
+                  write_files=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m transforms.sources.generate",
@@ -225,31 +253,48 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--append-day", action="store_true",
                         help="add the next day's deliveries of the book already in --out "
                              "(its parameters come from <out>/_book.json)")
+    parser.add_argument("--policy-admin-dsn", default=None,
+                        help="libpq DSN of the policy-administration database: its rows go "
+                             "there (tables replaced) instead of to landing files "
+                             "(python -m transforms.sources.postgres_server start prints it)")
     parser.add_argument("--last-date", action="store_true",
                         help="print the last delivery date in --out and exit")
     args = parser.parse_args(argv)
     from transforms.sources import landing_book
 
+    if args.last_date:
+        last = landing_book.last_delivery(args.out)
+        print(last.isoformat() if last else "")
+        return 0 if last else 2
+    db = None
+    if args.policy_admin_dsn:
+        import psycopg2
+
+        db = psycopg2.connect(args.policy_admin_dsn)
     try:
-        if args.last_date:
-            last = landing_book.last_delivery(args.out)
-            print(last.isoformat() if last else "")
-            return 0 if last else 2
         if args.append_day:
-            summary = landing_book.append_day(args.out, truth_dir=args.truth_dir)
+            summary = landing_book.append_day(args.out, truth_dir=args.truth_dir,
+                                              policy_admin_db=db)
         elif args.if_missing and landing_book.has_deliveries(args.out):
             kept = landing_book.ensure_book(args.out, contracts=args.contracts, days=args.days,
                                             as_of=args.as_of, seed=args.seed,
-                                            truth_dir=args.truth_dir)
+                                            truth_dir=args.truth_dir, policy_admin_db=db)
+            if db is not None:
+                _reload_database(args.out, db, args.truth_dir)
+                kept += "; policy-admin database loaded with the same book"
             print(kept)
             return 0
         else:
             summary = generate_book(args.out, args.contracts, args.days, args.as_of, args.seed,
                                     force=args.force, truth_dir=args.truth_dir,
-                                    horizon=args.as_of + timedelta(days=args.horizon_days))
+                                    horizon=args.as_of + timedelta(days=args.horizon_days),
+                                    policy_admin_db=db)
     except (DeliveryExistsError, landing_book.LandingBookError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if db is not None:
+            db.close()
     for line in _summary_lines(summary):
         print(line)
     print(f"done in {summary['seconds']} s; defect truth: {summary['truth']}")

@@ -93,9 +93,11 @@ def _record_or_refuse(landing: Path) -> BookRecord:
     return record
 
 
-def append_day(landing: Path, *, truth_dir: Path | None = None) -> dict[str, Any]:
+def append_day(landing: Path, *, truth_dir: Path | None = None,
+               policy_admin_db: Any | None = None) -> dict[str, Any]:
     """Write the next day's deliveries of the book in `landing`; returns generate_book's
-    summary (its `as_of` is the new day)."""
+    summary (its `as_of` is the new day). With `policy_admin_db`, the policy-admin rows go to
+    that database (generate_book)."""
     from transforms.sources.generate import generate_book
 
     landing = Path(landing)
@@ -110,11 +112,11 @@ def append_day(landing: Path, *, truth_dir: Path | None = None) -> dict[str, Any
             "again with a later horizon (make run HORIZON_DAYS=...)")
     days = (day - record.first).days + 1
     return generate_book(landing, record.contracts, days, day, record.seed, truth_dir=truth_dir,
-                         horizon=record.horizon, only=day)
+                         horizon=record.horizon, only=day, policy_admin_db=policy_admin_db)
 
 
 def ensure_book(landing: Path, *, contracts: int, days: int, as_of: date, seed: int,
-                truth_dir: Path | None = None) -> str:
+                truth_dir: Path | None = None, policy_admin_db: Any | None = None) -> str:
     """Keep the landing zone if it holds this book, adding missing days up to `as_of`;
     raise LandingBookError (with what to do) for any other book. Returns what was done."""
     landing = Path(landing)
@@ -136,6 +138,7 @@ def ensure_book(landing: Path, *, contracts: int, days: int, as_of: date, seed: 
         return f"deliveries of the same book ({held}) up to {last} already in {landing}: kept"
     added = []
     while (last := last_delivery(landing)) is not None and last < as_of:
-        added.append(append_day(landing, truth_dir=truth_dir)["as_of"])
+        added.append(append_day(landing, truth_dir=truth_dir,
+                                policy_admin_db=policy_admin_db)["as_of"])
     return (f"same book ({held}): added the deliveries of {', '.join(added)} to {landing}"
             if added else f"deliveries already in {landing}: kept")
