@@ -62,12 +62,15 @@ def _changed_contract(reference: Path) -> str:
 
 @pytest.fixture(scope="module")
 def postgres_run() -> dict:
-    # under the system's temporary directory: as root, the server runs as `postgres`, which
-    # must reach the cluster (pytest's own temporary directories are private to root)
+    # under the system's temporary directory, open to traverse: as root, the server runs as
+    # `postgres`, which must reach the cluster (pytest's own temporary directories are private
+    # to root; postgres_server would then fall back to a directory this teardown cannot see)
     base = Path(tempfile.mkdtemp(prefix="pipeline-pg-test-"))
+    base.chmod(0o755)
     try:
         started = time.perf_counter()
         server = postgres_server.start(base / "postgres")
+        assert server.cluster.is_relative_to(base), "the cluster is removed with the test"
         try:
             yield _scenario(base, server, time.perf_counter() - started)
         finally:
@@ -138,9 +141,9 @@ def _scenario(base: Path, server: postgres_server.Server, server_start: float) -
         con.close()
     timings["reruns"] = time.perf_counter()
     marks = list(timings.items())
-    (base.parent / "pipeline-pg-test-timings.json").write_text(json.dumps(
-        {"server_start": round(server_start, 1)}
-        | {name: round(t - marks[i - 1][1], 1) for i, (name, t) in enumerate(marks) if i}))
+    out["timings"] = {"server_start": round(server_start, 1)} | {
+        name: round(t - marks[i - 1][1], 1) for i, (name, t) in enumerate(marks) if i}
+    print(f"phase seconds: {out['timings']}")  # shown with -s
     return out
 
 
@@ -225,3 +228,24 @@ def test_no_value_in_logs_state_or_xcom(postgres_run: dict) -> None:
 
 def scan_text(text: str, values: set[str]) -> int:
     return sum(1 for v in getattr(values, "substrings", values) if v in text)
+
+
+def test_server_directories_stay_with_the_project(tmp_path: Path) -> None:
+    """locate() (no server): the cluster under the base when its user can reach it, the socket
+    beside it unless the path is too long for a Unix socket; nothing is created."""
+    open_dir = Path(tempfile.mkdtemp(prefix="pipeline-pg-locate-"))
+    try:
+        open_dir.chmod(0o755)
+        server = postgres_server.locate(open_dir / "postgres")
+        assert server.cluster == open_dir / "postgres" / "cluster"
+        assert server.socket_dir == open_dir / "postgres" / "run"
+        assert "password" not in server.dsn and "password" not in server.airflow_connection()
+        deep = postgres_server.locate(open_dir / ("x" * 100) / "postgres")
+        assert deep.cluster == open_dir / ("x" * 100) / "postgres" / "cluster"
+        assert len(str(deep.socket_dir / ".s.PGSQL.5432")) < 107
+        assert not (open_dir / "postgres").exists()
+    finally:
+        shutil.rmtree(open_dir)
+    if os.geteuid() == 0:  # the server's own user cannot enter pytest's private directories
+        private = postgres_server.locate(tmp_path / "postgres")
+        assert not private.cluster.is_relative_to(tmp_path)
