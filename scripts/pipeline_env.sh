@@ -3,6 +3,8 @@
 # Project-local Airflow (SQLite metadata), data under data/ unless PIPELINE_DATA_DIR says otherwise.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+# the project's venv first on PATH: `airflow`, `dbt` and `pipeline` without `uv run`
+case ":$PATH:" in *":$ROOT/.venv/bin:"*) ;; *) export PATH="$ROOT/.venv/bin:$PATH" ;; esac
 export PIPELINE_DATA_DIR="${PIPELINE_DATA_DIR:-$ROOT/data}"
 export AIRFLOW_HOME="${AIRFLOW_HOME:-$ROOT/airflow_home}"
 export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"

@@ -7,9 +7,10 @@ the file drop (the reference) and with its policy-admin rows loaded into the dat
 1. the extract for 2026-11-25 (first run: every day up to it) writes deliveries byte-identical
    to the file drop's, and running it again writes nothing (idempotent);
 2. a contract changed after the watermark (a new version stamped 2026-11-25 12:00);
-3. `airflow dags test extract_policy_admin 2026-11-26` pulls it as a redelivery of 2026-11-25
-   (and the new day), and `airflow dags test ingest_deliveries 2026-11-26` loads what was
-   extracted, the redelivered day in place of the first one;
+3. `airflow dags test extract_policy_admin 2026-11-26` (the Airflow connection from
+   AIRFLOW_CONN_POLICY_ADMIN_DB, PostgresHook) pulls it as a redelivery of 2026-11-25 (and the
+   new day), and the ingest loads what was extracted, the redelivered day in place of the
+   first one (in process: one Airflow run per module keeps the test's cost down);
 4. re-running either interval afterwards writes nothing and keeps the watermark.
 """
 
@@ -21,6 +22,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -60,20 +62,25 @@ def _changed_contract(reference: Path) -> str:
 
 @pytest.fixture(scope="module")
 def postgres_run() -> dict:
-    # under the system's temporary directory: as root, the server runs as `postgres`, which
-    # must reach the cluster (pytest's own temporary directories are private to root)
+    # under the system's temporary directory, open to traverse: as root, the server runs as
+    # `postgres`, which must reach the cluster (pytest's own temporary directories are private
+    # to root; postgres_server would then fall back to a directory this teardown cannot see)
     base = Path(tempfile.mkdtemp(prefix="pipeline-pg-test-"))
+    base.chmod(0o755)
     try:
+        started = time.perf_counter()
         server = postgres_server.start(base / "postgres")
+        assert server.cluster.is_relative_to(base), "the cluster is removed with the test"
         try:
-            yield _scenario(base, server)
+            yield _scenario(base, server, time.perf_counter() - started)
         finally:
             postgres_server.stop(base / "postgres")
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _scenario(base: Path, server: postgres_server.Server) -> dict:
+def _scenario(base: Path, server: postgres_server.Server, server_start: float) -> dict:
+    timings = {"start": time.perf_counter()}
     classification = load()
     key = os.urandom(32).hex()
     data = base / "data"
@@ -100,6 +107,7 @@ def _scenario(base: Path, server: postgres_server.Server) -> dict:
         out["first_loaded"] = ingest(landing, data / "warehouse.duckdb", data / "quarantine",
                                      DomainKeys.derive(bytes.fromhex(key)),
                                      systems=["policy_admin"], until=FIRST_RUN)
+        timings["generate_extract_ingest"] = time.perf_counter()
         out["changed"] = record_change(con, classification, "contracts",
                                        _changed_contract(reference),
                                        {"cancellation_date": "2026-11-25"}, CHANGED_AT)
@@ -109,13 +117,20 @@ def _scenario(base: Path, server: postgres_server.Server) -> dict:
            "PIPELINE_MASTER_KEY": key,
            "AIRFLOW_CONN_POLICY_ADMIN_DB": server.airflow_connection()}
     env.pop("PIPELINE_MASTER_KEY_FILE", None)
-    script = ("source scripts/pipeline_env.sh && uv run airflow db migrate >/dev/null && "
-              f"uv run python -m transforms.operations.airflow_run extract_policy_admin {AS_OF} && "
-              f"uv run python -m transforms.operations.airflow_run ingest_deliveries {AS_OF}")
+    # the venv's airflow straight away (pipeline_env.sh puts it on PATH): no `uv run` and no
+    # airflow_run wrapper, whose verdict the task's state file and the exit status stand in for
+    script = ("source scripts/pipeline_env.sh && airflow db migrate >/dev/null && "
+              f"airflow dags test extract_policy_admin {AS_OF}")
     proc = subprocess.run(["bash", "-c", script], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=600)
     out["airflow"] = proc
-    out["key"] = key
+    timings["airflow"] = time.perf_counter()
+    # the ingest of the extract (in process: ingest_deliveries through Airflow is what make run
+    # and tests/test_end_to_end.py run; it reads the same landing zone)
+    out["second_loaded"] = ingest(landing, data / "warehouse.duckdb", data / "quarantine",
+                                  DomainKeys.derive(bytes.fromhex(key)),
+                                  systems=["policy_admin"], until=AS_OF)
+    timings["ingest"] = time.perf_counter()
     con = psycopg2.connect(server.dsn)
     try:
         out["airflow_state"] = read_state(state)
@@ -124,6 +139,11 @@ def _scenario(base: Path, server: postgres_server.Server) -> dict:
         out["state_after"] = read_state(state)
     finally:
         con.close()
+    timings["reruns"] = time.perf_counter()
+    marks = list(timings.items())
+    out["timings"] = {"server_start": round(server_start, 1)} | {
+        name: round(t - marks[i - 1][1], 1) for i, (name, t) in enumerate(marks) if i}
+    print(f"phase seconds: {out['timings']}")  # shown with -s
     return out
 
 
@@ -156,6 +176,7 @@ def test_airflow_pulls_a_change_after_the_watermark_as_a_redelivery(postgres_run
     assert postgres_run["changed"] == 1
     report = json.loads((postgres_run["data"] / "state" / "extract-policy_admin.json")
                         .read_text())
+    assert report["as_of"] == AS_OF.isoformat()
     written = {d["delivery_date"] for d in report["deliveries"] if d["written"]}
     assert written == {DAYS[1], DAYS[2]}, report  # 25 again (the change), 26 new
     assert postgres_run["airflow_state"]["watermark"] == CHANGED_AT.isoformat()
@@ -184,6 +205,10 @@ def test_ingest_loads_the_extracted_deliveries(postgres_run: dict) -> None:
         con.close()
     first = {r.delivery: r.status for r in postgres_run["first_loaded"]}
     assert first == {f"policy_admin/{d}": "loaded" for d in DAYS[:2]}, first
+    second = {r.delivery: r.status for r in postgres_run["second_loaded"]}
+    assert second == {f"policy_admin/{DAYS[0]}": "already_loaded",
+                      f"policy_admin/{DAYS[1]}": "loaded",  # the redelivery, in place
+                      f"policy_admin/{DAYS[2]}": "loaded"}, second
     for day in DAYS:
         for name, meta in manifest_files(landing / day).items():
             entity = name.removesuffix(".csv")
@@ -203,3 +228,24 @@ def test_no_value_in_logs_state_or_xcom(postgres_run: dict) -> None:
 
 def scan_text(text: str, values: set[str]) -> int:
     return sum(1 for v in getattr(values, "substrings", values) if v in text)
+
+
+def test_server_directories_stay_with_the_project(tmp_path: Path) -> None:
+    """locate() (no server): the cluster under the base when its user can reach it, the socket
+    beside it unless the path is too long for a Unix socket; nothing is created."""
+    open_dir = Path(tempfile.mkdtemp(prefix="pipeline-pg-locate-"))
+    try:
+        open_dir.chmod(0o755)
+        server = postgres_server.locate(open_dir / "postgres")
+        assert server.cluster == open_dir / "postgres" / "cluster"
+        assert server.socket_dir == open_dir / "postgres" / "run"
+        assert "password" not in server.dsn and "password" not in server.airflow_connection()
+        deep = postgres_server.locate(open_dir / ("x" * 100) / "postgres")
+        assert deep.cluster == open_dir / ("x" * 100) / "postgres" / "cluster"
+        assert len(str(deep.socket_dir / ".s.PGSQL.5432")) < 107
+        assert not (open_dir / "postgres").exists()
+    finally:
+        shutil.rmtree(open_dir)
+    if os.geteuid() == 0:  # the server's own user cannot enter pytest's private directories
+        private = postgres_server.locate(tmp_path / "postgres")
+        assert not private.cluster.is_relative_to(tmp_path)

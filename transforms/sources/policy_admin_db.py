@@ -30,6 +30,10 @@ SYSTEM = "policy_admin"
 TABLES = ("contracts", "quotes")
 
 
+class PolicyAdminLoadError(RuntimeError):
+    """A day's rows could not be loaded; the message names the table, day and SQLSTATE only."""
+
+
 def day_start(day: date) -> datetime:
     """Midnight UTC of a delivery date: the `updated_at` of the rows the generator loads."""
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
@@ -87,8 +91,15 @@ def load_delivery(conn: Any, classification: Classification, day: date,
             names = ", ".join(f'"{c}"' for c in text.columns)
             buffer.seek(0)
             # CSV COPY: an unquoted empty field is NULL, a quoted one ("") an empty string
-            cur.copy_expert(f'copy "{table}" ({names}) from stdin with (format csv, header true)',
-                            buffer)
+            try:
+                cur.copy_expert(f'copy "{table}" ({names}) from stdin with (format csv, '
+                                "header true)", buffer)
+            except Exception as exc:  # the server's message quotes the failing row: not passed on
+                conn.rollback()
+                raise PolicyAdminLoadError(
+                    f"loading {table} for {day} failed (SQLSTATE "
+                    f"{getattr(exc, 'pgcode', None) or 'unknown'}); nothing was loaded for that "
+                    "day") from None
             counts[table] = text.height
     conn.commit()
     return counts
