@@ -24,6 +24,7 @@ help:
 	@echo "make test   - run the whole test suite (lint included)"
 	@echo "make bench  - print the benchmarks' figures (ingest on BENCH_CONTRACTS=100000 contracts)"
 	@echo "make key    - create a local master key file (.secrets/master.key, mode 600)"
+	@echo "make docs   - regenerate the classification docs and dbt's documentation site (prints where)"
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 \
@@ -63,6 +64,7 @@ bench-incremental: install
 docs: install
 	$(UV) run python -m transforms.build.dbt_schema write
 	$(UV) run python -m transforms.publish.privacy_report docs
+	$(UV) run python -m transforms.build.dbt_docs
 
 clean-warehouse:
 	rm -f data/warehouse.duckdb data/warehouse.duckdb.wal

@@ -11,6 +11,9 @@ and publish are skipped: "unchanged, publication <id> kept".
 As-of date: the logical date (`airflow dags test build_and_publish <date>`), else the one the
 triggering asset event carries (transforms/operations/run_date.py): the same date as the
 producing run.
+
+dbt runs as one task (`dbt_build`), or with PIPELINE_DBT_TASKS=cosmos as an astronomer-cosmos
+task group `dbt` with one task per model and its tests (transforms/operations/dbt_tasks.py).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import pendulum
 from airflow.sdk import dag, task
 
 from transforms.operations.assets import PUBLISHED, WAREHOUSE
+from transforms.operations.dbt_tasks import dbt_step
 
 
 @dag(
@@ -95,8 +99,9 @@ def build_and_publish() -> None:
     requests = apply_subject_requests(as_of)
     checked = fingerprint_inputs(as_of)
     check_classification() >> requests >> compact_warehouse() >> checked
-    inputs_changed(checked) >> dbt_build(as_of) >> publication_gate() >> publish(checked) \
-        >> summary()
+    # one dbt task, or a cosmos task group of one task per model (PIPELINE_DBT_TASKS=cosmos)
+    built = dbt_step(dbt_build, as_of)
+    inputs_changed(checked) >> built >> publication_gate() >> publish(checked) >> summary()
 
 
 build_and_publish()

@@ -12,7 +12,18 @@ export AIRFLOW__CORE__LOAD_EXAMPLES=False
 export AIRFLOW__CORE__PARALLELISM=2
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="sqlite:///$AIRFLOW_HOME/airflow.db"
 export AIRFLOW__LOGGING__BASE_LOG_FOLDER="$PIPELINE_DATA_DIR/logs/airflow"
-export AIRFLOW__OPENLINEAGE__DISABLED=True
+# OpenLineage (on unless PIPELINE_LINEAGE=0): Airflow's provider writes one JSON event per file
+# to data/lineage/airflow/, the dbt build its own to data/lineage/dbt/ (transforms/build/lineage.py).
+# No task source code in events; dataset facets carry a purpose and a key version, never a key.
+if [ "${PIPELINE_LINEAGE:-1}" = 0 ]; then
+  export AIRFLOW__OPENLINEAGE__DISABLED=True
+else
+  export AIRFLOW__OPENLINEAGE__DISABLED=False
+  mkdir -p "$PIPELINE_DATA_DIR/lineage/airflow"
+fi
+export AIRFLOW__OPENLINEAGE__NAMESPACE=claims-pseudo-pipeline
+export AIRFLOW__OPENLINEAGE__DISABLE_SOURCE_CODE=True
+export AIRFLOW__OPENLINEAGE__TRANSPORT="{\"type\": \"file\", \"log_file_path\": \"$PIPELINE_DATA_DIR/lineage/airflow/event\", \"append\": false}"
 export DBT_SEND_ANONYMOUS_USAGE_STATS=False
 export DO_NOT_TRACK=1
 if [ -z "${PIPELINE_MASTER_KEY:-}" ] && [ -z "${PIPELINE_MASTER_KEY_FILE:-}" ] \

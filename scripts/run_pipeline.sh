@@ -61,6 +61,10 @@ else
 fi
 step "airflow metadata (SQLite under $AIRFLOW_HOME)"
 run_logged uv run airflow db migrate
+if [ "${PIPELINE_DBT_TASKS:-single}" = cosmos ]; then
+  # DuckDB's single writer: every dbt task of the cosmos group runs in this one-slot pool
+  run_logged uv run airflow pools set duckdb_warehouse 1 "DuckDB warehouse: one writer at a time"
+fi
 for dag in "${DAGS[@]}"; do
   step "airflow dags test $dag $AS_OF"
   run_logged uv run python -m transforms.operations.airflow_run "$dag" "$AS_OF"

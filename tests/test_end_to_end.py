@@ -155,6 +155,7 @@ def test_no_raw_identifier_anywhere_the_run_wrote(pipeline_run: dict) -> None:
         data / "published",
         *(p for p in (data / "publications",) if p.exists()),
         data / "logs",
+        data / "lineage",
         data / "state",
         *(p for p in (data / "gx",) if p.exists()),
         pipeline_run["base"] / "airflow_home",
@@ -174,6 +175,40 @@ def test_the_key_appears_in_nothing_the_run_wrote(pipeline_run: dict) -> None:
     result = scan([base, dbt_run.TARGET_PATH], secrets)
     assert result.total == 0, json.dumps(result.as_dict(), indent=1)
     assert derived.key_version in pipeline_run["stdout"]
+
+
+def test_lineage_events_carry_purpose_and_key_version_and_nothing_raw(
+        pipeline_run: dict) -> None:
+    """OpenLineage events of the run (file transport, data/lineage/): Airflow's for the three
+    DAGs, dbt's naming the warehouse and mart datasets with the pseudonymisation facet; no SQL,
+    no key, no raw identifier in any of them (the leak scanner)."""
+    lineage = pipeline_run["data"] / "lineage"
+    dbt_events = [json.loads(p.read_text()) for p in sorted((lineage / "dbt").glob("*.json"))]
+    airflow_events = [json.loads(p.read_text())
+                      for p in sorted((lineage / "airflow").glob("*.json"))]
+    assert {e["job"]["name"].split(".")[0] for e in airflow_events} >= {
+        "ingest_deliveries", "retention_and_rights", "build_and_publish"}
+    key_version = DomainKeys.derive(bytes.fromhex(pipeline_run["key"])).key_version
+    facets = {d["name"]: {k: v for k, v in d["facets"]["pseudonymisation"].items()
+                          if not k.startswith("_")}
+              for e in dbt_events for d in e.get("inputs", []) + e.get("outputs", [])}
+    classification = load()
+    for mart in classification.marts:
+        assert facets[mart.name] == {"purpose": mart.purpose, "keyVersion": key_version,
+                                     "layer": "marts"}
+    assert facets["pseudo_marketing.policy_admin__contracts"]["purpose"] == "marketing"
+    assert facets["staging.stg_dpo__dpo_subject_requests"]["purpose"] == "dpo"
+    assert {f["keyVersion"] for f in facets.values()} == {key_version}
+    assert {e["eventType"] for e in dbt_events} == {"START", "COMPLETE"}
+    text = "\n".join(p.read_text() for p in lineage.rglob("*.json")).lower()
+    assert "select " not in text and "compiled" not in text  # no SQL in any event
+    landing = sorted((pipeline_run["data"] / "landing").rglob("*.csv"))
+    master = pipeline_run["key"]
+    derived = DomainKeys.derive(bytes.fromhex(master))
+    secrets = {master, master.upper(), *(derived.hmac_key(d) for d in DOMAINS)}
+    for needles in (identifier_values(landing), secrets):
+        result = scan([lineage], needles)
+        assert result.total == 0, json.dumps(result.as_dict(), indent=1)
 
 
 def _actuarial_keys(key_hex: str, values: list[str]) -> list[str]:

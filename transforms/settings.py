@@ -48,6 +48,12 @@ class Paths:
     def run_summary(self) -> Path:
         return self.data / "run-summary.json"
 
+    @property
+    def lineage(self) -> Path:
+        """OpenLineage events (file transport): dbt/ from transforms/build/lineage.py,
+        airflow/ from Airflow's OpenLineage provider (scripts/pipeline_env.sh)."""
+        return self.data / "lineage"
+
 
 def paths() -> Paths:
     return Paths(Path(os.environ.get("PIPELINE_DATA_DIR", PROJECT_ROOT / "data")).resolve())
@@ -62,6 +68,11 @@ def as_of_override() -> date | None:
 
 def min_cell_size() -> int:
     return int(os.environ.get("PIPELINE_MIN_CELL_SIZE", "10"))
+
+
+def lineage_enabled() -> bool:
+    """OpenLineage events for dbt builds, on unless PIPELINE_LINEAGE=0."""
+    return os.environ.get("PIPELINE_LINEAGE", "1").strip() != "0"
 
 
 def duckdb_memory_limit() -> str:

@@ -121,6 +121,44 @@ def run_dbt(
         raise DbtRunError(_failure_summary(args, result))
 
 
+def parse_manifest() -> Path:
+    """dbt's manifest of the project (target/manifest.json), parsed again when any project file
+    is newer: what astronomer-cosmos renders its task group from
+    (transforms/operations/dbt_tasks.py). `dbt parse` opens no database and gets no secret."""
+    manifest = TARGET_PATH / "manifest.json"
+    sources = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml",
+               *(f for d in ("models", "macros", "tests") for f in (DBT_PROJECT_DIR / d).rglob("*")
+                 if f.is_file())]
+    newest = max(f.stat().st_mtime for f in sources if f.exists())
+    if manifest.exists() and manifest.stat().st_mtime >= newest:
+        return manifest
+    log_path = _log_path()
+    log_path.mkdir(parents=True, exist_ok=True)
+    invocation = ["parse", "--project-dir", str(DBT_PROJECT_DIR),
+                  "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(TARGET_PATH),
+                  "--log-path", str(log_path),
+                  "--vars", json.dumps({"as_of_date": date.today().isoformat()})]
+    with _LOCK, _secrets_hidden():
+        from dbt.cli.main import dbtRunner
+
+        result = dbtRunner().invoke(invocation)
+    if not result.success:
+        raise DbtRunError(_failure_summary(["parse"], result))
+    return manifest
+
+
+def prepare_warehouse(warehouse: Path) -> None:
+    """What run_dbt does before dbt runs, for a caller that runs dbt itself (cosmos): the
+    derived source tables exist (empty when nothing was resolved yet)."""
+    _ensure_derived_sources(Path(warehouse))
+
+
+def release_warehouse(*_args: Any, **_kwargs: Any) -> None:
+    """Close dbt-duckdb's in-process DuckDB instance after a dbt command run by another caller
+    (cosmos calls it after each node with the project's folder and the task's context)."""
+    _release_warehouse()
+
+
 def _failure_summary(args: list[str], result: Any) -> str:
     command = args[0]
     lines = [f"dbt {command} failed (details in {_log_path() / 'dbt.log'})"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -42,6 +43,7 @@ from transforms.ingest.validation import (
 )
 from transforms.landing import MANIFEST, Delivery, discover
 from transforms.privacy.keys import DomainKeys
+from transforms.progress import Progress
 
 log = logging.getLogger(__name__)
 BATCH_ROWS = 250_000  # bounded memory: see bench/pseudonymise.py
@@ -164,8 +166,11 @@ def _ingest_file(
     links = parent_links(entity, classification)
     accepted_keys = delivered.setdefault(entity.name, set()) \
         if is_parent(entity, classification) else None
+    progress = Progress(f"ingest {delivery.label} {entity.name}", total=int(meta["rows"]),
+                        logger=log)
     try:
         for batch in iter_batches(lf, entity, batch_rows):
+            progress.update(batch.height)
             fingerprints.record(writer, entity, batch, keys)  # for the gate: keyed hashes only
             lo, hi = batch[ROW_INDEX].min(), batch[ROW_INDEX].max()
             batch_flags = flags.filter(pl.col(ROW_INDEX).is_between(lo, hi))
@@ -190,6 +195,7 @@ def _ingest_file(
                 frame = minimise(result.clean, entity, purpose, keys, delivery.delivery_date)
                 writer.append(entity.table_name(purpose), frame)
     finally:
+        progress.close(failed=sys.exc_info()[0] is not None)
         if qwriter is not None:
             qwriter.close()
     if audit.rows_read != int(meta["rows"]):

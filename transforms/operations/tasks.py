@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
@@ -61,13 +62,45 @@ def check_classification_sync() -> dict:
 
 
 def build_marts(as_of: str) -> dict:
-    """dbt build of every model for the run's as-of date (transforms/operations/run_date.py)."""
+    """dbt build of every model for the run's as-of date (transforms/operations/run_date.py),
+    then its OpenLineage events (transforms/build/lineage.py), also when dbt failed."""
     from transforms.build.dbt_run import run_dbt
 
     day = date.fromisoformat(as_of)
-    run_dbt(["build"], warehouse=settings.paths().warehouse, as_of=day,
-            extra_vars={"min_cell_size": settings.min_cell_size()})
-    return record("dbt", {"as_of": day.isoformat(), "dbt": "build succeeded"})
+    started = time.time()
+    try:
+        run_dbt(["build"], warehouse=settings.paths().warehouse, as_of=day,
+                extra_vars={"min_cell_size": settings.min_cell_size()})
+    except BaseException:
+        emit_dbt_lineage(started, failed_build=True)
+        raise
+    events = emit_dbt_lineage(started)
+    return record("dbt", {"as_of": day.isoformat(), "dbt": "build succeeded",
+                          "lineage_events": events})
+
+
+def emit_dbt_lineage(not_before: float, *, failed_build: bool = False) -> int:
+    """Write the OpenLineage events of the dbt invocation that started at `not_before` (epoch
+    seconds) to <data>/lineage/dbt/; returns how many. Nothing when PIPELINE_LINEAGE=0 or dbt
+    left no newer run_results.json. After a failed build an emission error is logged (its type
+    only), so that dbt's own error is the one the task fails with."""
+    from transforms.build.dbt_run import TARGET_PATH
+    from transforms.build.lineage import emit_dbt_lineage as emit
+
+    results = TARGET_PATH / "run_results.json"
+    if not settings.lineage_enabled() or not results.exists() \
+            or results.stat().st_mtime < not_before:
+        return 0
+    try:
+        count = emit(TARGET_PATH, settings.paths().lineage,
+                     key_version=load_domain_keys().key_version)
+    except Exception as exc:
+        if not failed_build:
+            raise
+        log.warning("lineage of the failed dbt build not written (%s)", type(exc).__name__)
+        return 0
+    log.info("OpenLineage: %d dbt events in %s", count, settings.paths().lineage / "dbt")
+    return count
 
 
 def gate_marts() -> dict:

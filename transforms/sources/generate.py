@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shutil
 import sys
 import time
@@ -33,6 +34,7 @@ import polars as pl
 
 from transforms.classification import load
 from transforms.files import write_text_atomic
+from transforms.progress import Progress
 from transforms.sources import policy_admin_db as policy_admin
 from transforms.sources.claims import build_claims
 from transforms.sources.common import HISTORY_START, day_number, rng_for
@@ -50,6 +52,8 @@ from transforms.sources.deliveries import (
 from transforms.sources.dpo import build_consent_changes, build_subject_requests
 from transforms.sources.people import build_pools
 from transforms.sources.quotes import build_quotes
+
+log = logging.getLogger(__name__)
 
 
 class DeliveryExistsError(FileExistsError):
@@ -155,6 +159,8 @@ def generate_book(out_dir: Path, contracts: int = 50_000, days: int = 3,
     truth: list[dict[str, Any]] = []
     previous: dict[tuple[str, str], pl.DataFrame] | None = None
     previous_rows: dict[tuple[str, str], set[int]] | None = None
+    progress = Progress(f"generate {contracts:,} contracts", total=len(dates), unit="days",
+                        every=1, logger=log)
     for i, d in enumerate(dates):
         day = day_number(d)
         frames = delivery_frames(history, classification, day, full=i == 0)
@@ -190,6 +196,8 @@ def generate_book(out_dir: Path, contracts: int = 50_000, days: int = 3,
         previous_rows = {}
         for x in defects:
             previous_rows.setdefault(x.entity, set()).add(x.row)
+        progress.update(1)
+    progress.close()
 
     truth_path = truth_dir / as_of.isoformat() / "defects.json"
     truth_path.parent.mkdir(parents=True, exist_ok=True)
@@ -261,6 +269,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="print the last delivery date in --out and exit")
     args = parser.parse_args(argv)
     from transforms.sources import landing_book
+
+    # progress: a bar on a terminal, else one line per delivery day on stderr (transforms/progress)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
 
     if args.last_date:
         last = landing_book.last_delivery(args.out)
