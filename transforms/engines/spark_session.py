@@ -29,6 +29,7 @@ from transforms.classification import PROJECT_ROOT
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+DBT_DIR = "_dbt"  # under the Spark warehouse: the tables dbt builds
 ARROW_BATCH_ROWS = 100_000  # field notes: 1.2-2.0 M pseudonyms/s through mapInArrow at this size
 
 
@@ -48,7 +49,9 @@ def session_config() -> dict[str, str]:
         "spark.ui.enabled": "false",
         "spark.eventLog.enabled": "false",
         "spark.sql.catalogImplementation": "in-memory",
-        "spark.sql.warehouse.dir": settings.spark_warehouse(),
+        # dbt's schemas (staging, intermediate, marts) as managed tables, rebuilt whole by each
+        # build (transforms/build/spark_sources.py empties it); the pseudo_* tables are beside
+        "spark.sql.warehouse.dir": f"{settings.spark_warehouse().rstrip('/')}/{DBT_DIR}",
         "spark.local.dir": str(scratch),
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={scratch}",
         "spark.sql.session.timeZone": "UTC",

@@ -250,13 +250,11 @@ def ingest_delivery_spark(spark, warehouse: str, delivery: Delivery,
             schema = output_schema(plan, entity, keys)
             from pyspark.sql.pandas.types import from_arrow_schema
 
-            out = spark.read.parquet(str(spool)).select(ROW_INDEX, *plan.columns) \
-                .mapInArrow(batch_function(plan, keys, schema), from_arrow_schema(schema))
-            out = out.persist()
-            try:
-                audit = _write_entity(out, plan, entity, staging, staged, quarantines, rows)
-            finally:
-                out.unpersist()
+            wide = spool_dir / f"{entity.name}.out"
+            spark.read.parquet(str(spool)).select(ROW_INDEX, *plan.columns) \
+                .mapInArrow(batch_function(plan, keys, schema), from_arrow_schema(schema)) \
+                .write.mode("overwrite").parquet(str(wide))
+            audit = _write_entity(spark, wide, plan, entity, staging, staged, quarantines, rows)
             audit["file_sha256"] = files[name]["sha256"]
             entity_audits.append(audit)
             report.rows_read += audit["rows_read"]
@@ -272,13 +270,15 @@ def ingest_delivery_spark(spark, warehouse: str, delivery: Delivery,
     return report
 
 
-def _write_entity(out, plan: FilePlan, entity: Entity, staging: Path, staged: dict[str, str],
-                  quarantines: dict[str, pa.Table], rows: int) -> dict:
-    """Write one file's outputs to the staging folder; returns its audit (counts only)."""
+def _write_entity(spark, wide: Path, plan: FilePlan, entity: Entity, staging: Path,
+                  staged: dict[str, str], quarantines: dict[str, pa.Table], rows: int) -> dict:
+    """Split one file's processed rows (`wide`, in the spool: it holds the refused rows' raw
+    values) into each purpose's staged table and the quarantine; returns its audit (counts
+    only). The batch function ran once, in the job that wrote `wide`; these are plain reads."""
     from pyspark.sql import functions as F
 
-    data = out.filter(F.col(KIND) == "row")
-    accepted = data.filter(F.col(REASONS).isNull())
+    out = spark.read.parquet(str(wide))
+    accepted = out.filter((F.col(KIND) == "row") & F.col(REASONS).isNull())
     for purpose in plan.purposes:
         table = entity.table_name(purpose)
         cols = [c for c in out.columns if c.startswith(purpose + SEP)]
@@ -286,10 +286,11 @@ def _write_entity(out, plan: FilePlan, entity: Entity, staging: Path, staged: di
         accepted.select(*(F.col(f"`{c}`").alias(c.split(SEP, 1)[1]) for c in cols)) \
             .write.mode("overwrite").partitionBy(DELIVERY_COLUMN).parquet(folder)
         staged[table] = folder
-    refused = data.filter(F.col(REASONS).isNotNull()).select(
-        F.col(ROW_INDEX), *(F.col(f"`{RAW_PREFIX}{c}`").alias(c) for c in plan.columns),
-        F.col(REASONS))
-    quarantine = pl.from_arrow(refused.toArrow()).sort(ROW_INDEX) \
+    # one job for the refused rows and the batches' nullified counts (both carry _reasons)
+    noted = pl.scan_parquet(str(wide / "*.parquet")).filter(pl.col(REASONS).is_not_null()) \
+        .select(KIND, ROW_INDEX, *(pl.col(RAW_PREFIX + c).alias(c) for c in plan.columns),
+                REASONS).collect()
+    quarantine = noted.filter(pl.col(KIND) == "row").drop(KIND).sort(ROW_INDEX) \
         .with_columns(pl.col(ROW_INDEX).cast(pl.UInt32))
     if quarantine.height:
         quarantines[entity.name] = quarantine.to_arrow()
@@ -298,8 +299,8 @@ def _write_entity(out, plan: FilePlan, entity: Entity, staging: Path, staged: di
         for part in text.split(";"):
             reasons[part] = reasons.get(part, 0) + 1
     nullified: dict[str, int] = {}
-    for row in out.filter(F.col(KIND) == "counts").select(REASONS).collect():
-        for column, n in json.loads(row[0]).items():
+    for text in noted.filter(pl.col(KIND) == "counts")[REASONS].to_list():
+        for column, n in json.loads(text).items():
             nullified[column] = nullified.get(column, 0) + int(n)
     return {"entity": entity.name, "rows_read": rows, "rows_quarantined": quarantine.height,
             "rows_loaded": rows - quarantine.height, "reasons": dict(sorted(reasons.items())),
