@@ -11,8 +11,10 @@ statements run once at deployment instead (docs/scale-out.md).
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+from transforms import settings
 from transforms.rights.processing import RESOLVED, RESOLVED_KEYS
 
 
@@ -45,3 +47,18 @@ def register_sources(spark, warehouse: str) -> list[str]:
         spark.sql(f"create table if not exists {name} ({columns}) using parquet")
         declared.append(name)
     return declared
+
+
+def prepare_spark_build() -> list[str]:
+    """Before dbt-spark runs in this process: the session (started here with the pipeline's
+    configuration, which dbt then reuses), dbt's previous tables removed (the marts are rebuilt
+    whole, as on DuckDB), and the sources registered."""
+    from transforms.engines.spark_session import DBT_DIR, spark_session
+
+    warehouse = settings.spark_warehouse()
+    spark = spark_session()
+    for database in spark.catalog.listDatabases():
+        if database.name != "default":
+            spark.sql(f"drop database if exists {database.name} cascade")
+    shutil.rmtree(Path(warehouse) / DBT_DIR, ignore_errors=True)
+    return register_sources(spark, warehouse)
