@@ -34,7 +34,7 @@ def both_engines(tmp_path_factory: pytest.TempPathFactory):
     tmp = tmp_path_factory.mktemp("engines")
     key = os.urandom(32).hex()
     landing = tmp / "landing"
-    generate_book(landing, 300, 2, AS_OF, 42, truth_dir=tmp / "truth")
+    generate_book(landing, 300, 1, AS_OF, 42, truth_dir=tmp / "truth")
     with settings.environment(PIPELINE_MASTER_KEY=key, PIPELINE_DATA_DIR=str(tmp / "data"),
                               PIPELINE_SPARK_WAREHOUSE=str(tmp / "spark-warehouse")):
         from transforms.engines.spark_session import stop_spark_session
@@ -117,14 +117,14 @@ def test_batch_function_is_the_duckdb_paths_code(both_engines) -> None:
 
     entity = load_classification().entity("claims", "claims")
     keys = both_engines["keys"]
-    raw = read_raw(both_engines["landing"] / "claims" / "2026-11-25" / "claims.csv", entity)
+    raw = read_raw(both_engines["landing"] / "claims" / AS_OF.isoformat() / "claims.csv", entity)
     empty = {"duplicate_row": (), "duplicate_key": ()}
-    plan = FilePlan("claims", "claims", date(2026, 11, 25), ("actuarial",),
+    plan = FilePlan("claims", "claims", AS_OF, ("actuarial",),
                     tuple(entity.column_names), empty, ())
     out, _ = process_batch(raw, plan, entity, keys)
     flags = pl.DataFrame(schema={"_row": pl.UInt32, "reason": pl.String})
-    expected = minimise(validate(raw, entity, date(2026, 11, 25), flags).clean, entity,
-                        "actuarial", keys, date(2026, 11, 25))
+    expected = minimise(validate(raw, entity, AS_OF, flags).clean, entity,
+                        "actuarial", keys, AS_OF)
     got = out.filter(pl.col("_reasons").is_null()).select(
         pl.col(f"actuarial{SEP}{c}").alias(c) for c in expected.columns)
     assert expected.height > 50 and got.equals(expected)
