@@ -73,3 +73,25 @@
     {%- endfor -%}
     {{ return(default__get_empty_schema_sql(mapped)) }}
 {% endmacro %}
+
+{#- The value of the row that sorts first by `order` within a group (DuckDB's ordered aggregate
+    `first(value order by order)`, Spark's `min_by`). -#}
+{% macro first_by(value, order) -%}
+    {{ return(adapter.dispatch('first_by')(value, order)) }}
+{%- endmacro %}
+{% macro default__first_by(value, order) -%}first({{ value }} order by {{ order }}){%- endmacro %}
+{% macro spark__first_by(value, order) -%}min_by({{ value }}, {{ order }}){%- endmacro %}
+
+{#- Every column of `alias` but `excluded`: DuckDB's `* exclude (...)`; Spark has no such
+    star, so the caller names the relation's columns (`columns`, in order) once. -#}
+{% macro star_except(alias, columns, excluded) -%}
+    {{ return(adapter.dispatch('star_except')(alias, columns, excluded)) }}
+{%- endmacro %}
+{% macro default__star_except(alias, columns, excluded) -%}
+    {{ alias }}.* exclude ({{ excluded | join(', ') }})
+{%- endmacro %}
+{% macro spark__star_except(alias, columns, excluded) -%}
+    {%- for column in columns if column not in excluded -%}
+        {{ alias }}.{{ column }}{{ ', ' if not loop.last }}
+    {%- endfor -%}
+{%- endmacro %}
