@@ -59,6 +59,36 @@ def paths() -> Paths:
     return Paths(Path(os.environ.get("PIPELINE_DATA_DIR", PROJECT_ROOT / "data")).resolve())
 
 
+ENGINES = ("duckdb", "spark")
+
+
+def engine() -> str:
+    """The engine that holds the warehouse and builds the marts (PIPELINE_ENGINE, default
+    `duckdb`): `duckdb`, one DuckDB file; `spark`, Parquet tables partitioned by delivery date
+    under spark_warehouse(), built by dbt-spark (docs/scale-out.md). Read here only, so that
+    every stage agrees; an unknown value is refused rather than read as the default."""
+    value = os.environ.get("PIPELINE_ENGINE", "duckdb").strip().lower()
+    if value not in ENGINES:
+        raise ValueError(f"PIPELINE_ENGINE must be one of {', '.join(ENGINES)}")
+    return value
+
+
+def spark_warehouse() -> str:
+    """Where the Spark engine keeps its tables (PIPELINE_SPARK_WAREHOUSE, default
+    `<data>/spark-warehouse`). A local folder, or a URI Spark can write (s3a://, abfss://)
+    on a cluster; a local path is returned absolute."""
+    value = os.environ.get("PIPELINE_SPARK_WAREHOUSE")
+    if value and "://" in value:
+        return value
+    return str(Path(value).resolve() if value else paths().data / "spark-warehouse")
+
+
+def spark_master() -> str:
+    """The Spark master (PIPELINE_SPARK_MASTER, default `local[2]`): `spark://host:7077` or
+    `k8s://...` on a cluster."""
+    return os.environ.get("PIPELINE_SPARK_MASTER", "local[2]")
+
+
 def as_of_override() -> date | None:
     """PIPELINE_AS_OF (YYYY-MM-DD) overrides every DAG's as-of date
     (transforms/operations/run_date.py)."""

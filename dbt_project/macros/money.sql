@@ -6,13 +6,13 @@
 
 {#- numerator_cents / denominator (> 0) in whole cents, rounded half away from zero. -#}
 {% macro divide_cents(numerator_cents, denominator) -%}
-    (sign({{ numerator_cents }})
-        * ((2 * abs({{ numerator_cents }}) + ({{ denominator }})) // (2 * ({{ denominator }}))))
+    ({{ int_sign(numerator_cents) }}
+        * {{ int_divide('2 * abs(' ~ numerator_cents ~ ') + (' ~ denominator ~ ')', '2 * (' ~ denominator ~ ')') }})
 {%- endmacro %}
 
 {#- A decimal amount as integer cents. -#}
 {% macro to_cents(amount) -%}
-    cast(round({{ amount }} * 100) as hugeint)
+    cast(round({{ amount }} * 100) as {{ cents_type() }})
 {%- endmacro %}
 
 {#- Integer cents back to decimal(18, 2). -#}

@@ -54,7 +54,7 @@
         select
             {{ key }},
             {%- for q in qis %}
-            first({{ q }} order by {{ order }}) as {{ q }}{{ ',' if not loop.last }}
+            {{ first_by(q, order) }} as {{ q }}{{ ',' if not loop.last }}
             {%- endfor %}
 
         from {{ relation }}

@@ -27,6 +27,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from transforms import settings
 from transforms.build.dbt_schema import SchemaDriftError
 from transforms.build.dbt_schema_drift import check
 from transforms.classification import PROJECT_ROOT
@@ -36,6 +37,8 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 # dbt's compiled SQL, manifest and partial-parse cache. PIPELINE_DBT_TARGET_DIR moves it, so that
 # two builds running at once (two test workers, two data directories) never share one.
 TARGET_PATH = Path(os.environ.get("PIPELINE_DBT_TARGET_DIR") or DBT_PROJECT_DIR / "target")
+# PIPELINE_ENGINE=spark: its own artefacts, beside the DuckDB target
+SPARK_TARGET_PATH = TARGET_PATH.with_name(TARGET_PATH.name + "-spark")
 LOG_PATH: Path | None = None  # None: <PIPELINE_DATA_DIR>/logs/dbt (transforms.settings)
 
 # The vars a caller may set besides as_of_date (see dbt_project/dbt_project.yml, and
@@ -101,12 +104,19 @@ def run_dbt(
     dbt_vars = {"as_of_date": as_of.isoformat(), **extra_vars}
     log_path = _log_path()
     log_path.mkdir(parents=True, exist_ok=True)
-    _ensure_derived_sources(Path(warehouse))
+    spark = settings.engine() == "spark"
+    if spark:  # the same project on dbt-spark, over the Spark warehouse's Parquet tables
+        from transforms.build.spark_sources import prepare_spark_build
+
+        prepare_spark_build()
+    else:
+        _ensure_derived_sources(Path(warehouse))
     invocation = [
         *args,
         "--project-dir", str(DBT_PROJECT_DIR),
         "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target-path", str(TARGET_PATH),
+        "--target-path", str(SPARK_TARGET_PATH if spark else TARGET_PATH),
+        *(["--target", "spark"] if spark else []),
         "--log-path", str(log_path),
         "--vars", json.dumps(dbt_vars),
     ]
@@ -116,7 +126,8 @@ def run_dbt(
         try:
             result = dbtRunner().invoke(invocation)
         finally:
-            _release_warehouse()
+            if not spark:
+                _release_warehouse()
     if not result.success:
         raise DbtRunError(_failure_summary(args, result))
 

@@ -30,7 +30,13 @@ def ingest_system(system: str, ds: str | None = None, outlet_events=None) -> dic
     p = settings.paths()
     keys = load_domain_keys()
     as_of = resolve_as_of(ds)
-    reports = ingest(p.landing, p.warehouse, p.quarantine, keys, systems=[system], until=as_of)
+    if settings.engine() == "spark":  # Parquet tables under settings.spark_warehouse()
+        from transforms.ingest.spark_load import ingest_spark
+
+        reports = ingest_spark(p.landing, p.quarantine, keys, systems=[system], until=as_of)
+    else:
+        reports = ingest(p.landing, p.warehouse, p.quarantine, keys, systems=[system],
+                         until=as_of)
     payload = {
         "system": system,
         "as_of": as_of.isoformat(),

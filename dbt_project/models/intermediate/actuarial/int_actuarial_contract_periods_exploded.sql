@@ -18,7 +18,7 @@ covered as (
         contract_key,
         start_date,
         premium_excl_ipt,
-        datediff('day', start_date, end_date) as term_days,
+        {{ date_diff('day', 'start_date', 'end_date') }} as term_days,
         least(
             end_date,
             coalesce(cancellation_date, end_date),
@@ -33,11 +33,11 @@ periods as (
 
     select
         *,
-        unnest({{ period_starts_between(
+        {{ unnest_period_starts(
             period,
             period_start(period, 'start_date'),
             period_start(period, 'cover_end_date - 1')
-        ) }}) as period_start_at
+        ) }} as period_start_at
 
     from covered
     where cover_end_date > start_date
@@ -64,7 +64,7 @@ measured as (
 
     select
         *,
-        datediff('day', covered_from, covered_until) as covered_days
+        {{ date_diff('day', 'covered_from', 'covered_until') }} as covered_days
 
     from exploded
 

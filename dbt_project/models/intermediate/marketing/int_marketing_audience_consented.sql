@@ -106,7 +106,7 @@ audience as (
     select
         customers.customer_key,
         customers.first_start_month,
-        datediff('month', customers.first_start_month, {{ as_of_month() }}) // 12
+        {{ int_divide(date_diff('month', 'customers.first_start_month', as_of_month()), 12) }}
             as tenure_years
 
     from customers

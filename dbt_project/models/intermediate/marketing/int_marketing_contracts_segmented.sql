@@ -57,7 +57,10 @@ cells as (
 pooled as (
 
     select
-        live_contracts.* exclude (region),
+        {{ star_except('live_contracts', [
+            'contract_key', 'customer_key', 'product', 'vehicle_age_band', 'region',
+            'tenure_band', 'currency', 'premium_excl_ipt', 'renewal_month',
+            'is_due_for_renewal', 'key_version'], ['region']) }},
         case
             when cells.customers >= {{ k }} then live_contracts.region
             else 'other'

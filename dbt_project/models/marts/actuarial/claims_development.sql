@@ -27,9 +27,9 @@ segments as (
 
 years as (
 
-    select cast(unnest({{ period_starts_between(
-        'year', 'min(first_origin_year)', period_start('year', as_of_date())
-    ) }}) as date) as year_start
+    select {{ unnest_period_starts(
+        'year', 'min(first_origin_year)', period_start('year', as_of_date()), as_date=true
+    ) }} as year_start
 
     from segments
 
@@ -90,7 +90,7 @@ final as (
     select
         origin_year,
         valuation_year,
-        cast(datediff('year', origin_year, valuation_year) as integer) as development_year,
+        cast({{ date_diff('year', 'origin_year', 'valuation_year') }} as integer) as development_year,
         product,
         component_group,
         currency,

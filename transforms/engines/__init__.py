@@ -1,0 +1,1 @@
+"""Engines the pipeline can run on besides DuckDB (settings.engine()): Spark."""
