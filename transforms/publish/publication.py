@@ -38,7 +38,7 @@ import duckdb
 from transforms.checksums import file_sha256
 from transforms.classification import Classification
 from transforms.classification import load as load_classification
-from transforms.publish import privacy_report
+from transforms.publish import actuarial_report, privacy_report, validation_report
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ MARTS_FILE = "marts.duckdb"
 GATE_SUMMARY = "gate-summary.json"
 DATA_DOCS = "data-docs"
 PRIVACY_REPORT = "privacy-report.html"
+ACTUARIAL_REPORT = "actuarial-report.html"
 _STAGING = ".staging-"
 
 
@@ -349,6 +350,9 @@ def publish(
                                                          classification, previous)
         _check_against_gate(tables, gate)
         _copy_reports(reports, staging / "reports")
+        if gate is not None:
+            validation_report.write(staging / "reports" / validation_report.FILE, gate,
+                                    run_id=run_id)
         privacy_report.write_report(
             staging / "reports" / PRIVACY_REPORT,
             marts_db=staging / MARTS_FILE,
@@ -357,7 +361,11 @@ def publish(
             data_docs_href=f"{DATA_DOCS}/index.html"
             if (staging / "reports" / DATA_DOCS / "index.html").is_file() else None,
             run_id=run_id,
+            flow=privacy_report.row_flow(Path(warehouse), tables),
+            validation_href=validation_report.FILE if gate is not None else None,
         )
+        actuarial_report.write_report(staging / "reports" / ACTUARIAL_REPORT,
+                                      marts_db=staging / MARTS_FILE, run_id=run_id)
         _write_manifest(staging, run_id, tables, marts=contents, inputs=inputs, known=reused)
         os.rename(staging, final)
     except BaseException:
