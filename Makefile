@@ -8,6 +8,7 @@ SEED ?= 42
 BENCH_CONTRACTS ?= 100000
 # days the synthetic book's history reaches past AS_OF: what `make next-day` can add
 HORIZON_DAYS ?= 7
+AIRFLOW_UI_PORT ?= 8080
 export UV_PYTHON := 3.11
 # uv on PATH, or the module pip installed (a fresh machine may not have put it on PATH)
 UV = $(shell command -v uv 2>/dev/null || echo python3 -m uv)
@@ -38,7 +39,7 @@ next-day: install key
 	NEXT_DAY=1 bash scripts/run_pipeline.sh
 
 airflow: install key
-	bash scripts/airflow_ui.sh
+	AIRFLOW_UI_PORT=$(AIRFLOW_UI_PORT) bash scripts/airflow_ui.sh
 
 test: install
 	bash scripts/install-chromium.sh
