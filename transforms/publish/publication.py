@@ -325,6 +325,7 @@ def publish(
     gate_required: bool = True,
     keep: int = KEEP,
     inputs: dict | None = None,
+    actuarial: bool = False,
 ) -> PublishResult:
     """Write data/publications/<run_id>/ and switch published_dir to it atomically.
 
@@ -332,7 +333,9 @@ def publish(
     normally GateResult.report_files(): the gate summary (required unless gate_required is
     False, and it must say passed) and the Data Docs. The privacy report is written here.
     `inputs` is the fingerprint of what the marts were built from (InputFingerprint.as_dict()),
-    recorded in the manifest for the next run's skip decision.
+    recorded in the manifest for the next run's skip decision. `actuarial` adds the actuarial
+    report (charts: about 2 s of CPU, matplotlib), as the pipeline's publish task does; callers
+    that only move marts (tests, tools) leave it out.
     """
     classification = classification or load_classification()
     published_dir = Path(published_dir)
@@ -364,8 +367,9 @@ def publish(
             flow=privacy_report.row_flow(Path(warehouse), tables),
             validation_href=validation_report.FILE if gate is not None else None,
         )
-        actuarial_report.write_report(staging / "reports" / ACTUARIAL_REPORT,
-                                      marts_db=staging / MARTS_FILE, run_id=run_id)
+        if actuarial:
+            actuarial_report.write_report(staging / "reports" / ACTUARIAL_REPORT,
+                                          marts_db=staging / MARTS_FILE, run_id=run_id)
         _write_manifest(staging, run_id, tables, marts=contents, inputs=inputs, known=reused)
         os.rename(staging, final)
     except BaseException:
