@@ -377,9 +377,10 @@ def test_make_airflow_serves_the_runs_on_loopback_and_stops(
             browser.wait_for("document.body.innerText.includes('retention_and_rights')")
             listing = browser.text()
             browser.goto(f"{base}/dags/build_and_publish")
+            # the run's state badge: green, labelled with its state
             state = browser.wait_for("Array.from(document.querySelectorAll("
-                                     "'[data-testid=state-badge]')).map(e => e.innerText)"
-                                     ".join(' ').trim()")
+                                     "'[data-testid=state-badge]')).map(e => "
+                                     "e.getAttribute('aria-label') || '').join(' ').trim()")
             assert browser.external_requests() == []
         assert "3 Dags" in listing
         for dag in ("ingest_deliveries", "retention_and_rights", "build_and_publish"):
