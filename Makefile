@@ -11,17 +11,19 @@ HORIZON_DAYS ?= 7
 # where the policy-administration data comes from: files (the file drop) or postgres (a database
 # the project starts itself, pulled by the extract_policy_admin DAG)
 SOURCE ?= files
+AIRFLOW_UI_PORT ?= 8080
 export UV_PYTHON := 3.11
 # uv on PATH, or the module pip installed (a fresh machine may not have put it on PATH)
 UV = $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 
-.PHONY: help install run next-day test lint key bench bench-incremental clean clean-warehouse docs
+.PHONY: help install run next-day test lint key bench bench-incremental clean clean-warehouse docs airflow
 
 help:
 	@echo "make run    - generate the synthetic source systems and run the whole pipeline through Airflow"
 	@echo "make run SOURCE=postgres - the same, with policy administration as a PostgreSQL database"
 	@echo "make next-day - add the next day's deliveries of the same book and run the pipeline for it"
 	@echo "make test   - run the whole test suite (lint included)"
+	@echo "make airflow - the Airflow UI and scheduler on http://127.0.0.1:8080 (AIRFLOW_UI_PORT); Ctrl-C stops it"
 	@echo "make bench  - print the benchmarks' figures (ingest on BENCH_CONTRACTS=100000 contracts)"
 	@echo "make key    - create a local master key file (.secrets/master.key, mode 600)"
 	@echo "make docs   - regenerate the classification docs and dbt's documentation site (prints where)"
@@ -40,6 +42,9 @@ run: install key
 
 next-day: install key
 	NEXT_DAY=1 SOURCE=$(SOURCE) bash scripts/run_pipeline.sh
+
+airflow: install key
+	AIRFLOW_UI_PORT=$(AIRFLOW_UI_PORT) bash scripts/airflow_ui.sh
 
 test: install
 	bash scripts/install-chromium.sh

@@ -82,6 +82,11 @@ class Check:
     kind: str | None
     count: int
     passed: bool
+    # which GX suite and expectation ran it, and over how many rows: for the offline
+    # validation page (transforms/publish/validation_report.py); names and counts, no value
+    suite: str | None = None
+    expectation: str | None = None
+    evaluated: int | None = None
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

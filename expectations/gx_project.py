@@ -17,7 +17,7 @@ import logging
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import great_expectations as gx
@@ -137,28 +137,33 @@ def _raised(info: dict | None) -> bool:
 
 
 def checks_from(validation: gx.core.ExpectationSuiteValidationResult) -> list[Check]:
-    """Read each expectation's result back as Checks, through the `meta` set in suites.py."""
+    """Read each expectation's result back as Checks, through the `meta` set in suites.py,
+    each labelled with its suite, expectation type and rows evaluated (names and counts)."""
     checks: list[Check] = []
     for r in validation.results:
-        meta = r.expectation_config.meta or {}
-        rule, table = str(meta.get("rule")), str(meta.get("table"))
-        column, kind = meta.get("column"), meta.get("kind")
-        if _raised(r.exception_info):
-            # the exception text may quote data: record the rule and the type only
-            log.error("gate: GX raised an error checking %s in %s.%s", rule, table, column)
-            checks.append(Check(str(Rule.GX_ERROR), table, column, rule, 1, False))
-            continue
-        result = r.result or {}
-        if rule == Rule.COLUMN_SET and not r.success:
-            mismatched = (result.get("details") or {}).get("mismatched") or {}
-            for side in ("unexpected", "missing"):
-                for name in mismatched.get(side) or []:
-                    checks.append(Check(rule, table, str(name), side, 1, False))
-            continue
-        kinds = meta.get("kinds") or {}
-        if kinds and not r.success:
-            checks += [Check(rule, table, column, k, int(n), False) for k, n in kinds.items()]
-            continue
-        checks.append(Check(rule, table, column, kind, _count(result, r.success),
-                            bool(r.success)))
+        found = _checks_of(r)
+        evaluated = (r.result or {}).get("element_count")
+        label = {"suite": validation.suite_name, "expectation": r.expectation_config.type,
+                 "evaluated": None if evaluated is None else int(evaluated)}
+        checks += [replace(c, **label) for c in found]
     return checks
+
+
+def _checks_of(r: gx.core.ExpectationValidationResult) -> list[Check]:
+    """The Checks of one expectation's result."""
+    meta = r.expectation_config.meta or {}
+    rule, table = str(meta.get("rule")), str(meta.get("table"))
+    column, kind = meta.get("column"), meta.get("kind")
+    if _raised(r.exception_info):
+        # the exception text may quote data: record the rule and the type only
+        log.error("gate: GX raised an error checking %s in %s.%s", rule, table, column)
+        return [Check(str(Rule.GX_ERROR), table, column, rule, 1, False)]
+    result = r.result or {}
+    if rule == Rule.COLUMN_SET and not r.success:
+        mismatched = (result.get("details") or {}).get("mismatched") or {}
+        return [Check(rule, table, str(name), side, 1, False)
+                for side in ("unexpected", "missing") for name in mismatched.get(side) or []]
+    kinds = meta.get("kinds") or {}
+    if kinds and not r.success:
+        return [Check(rule, table, column, k, int(n), False) for k, n in kinds.items()]
+    return [Check(rule, table, column, kind, _count(result, r.success), bool(r.success))]

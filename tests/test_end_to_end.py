@@ -297,6 +297,150 @@ def test_run_results_are_read_for_their_own_logical_date(pipeline_run: dict) -> 
     assert states == ["success", "missing"] * 3
 
 
+# ------------------------------------------------------------------ reports and the UI, offline
+
+
+def test_actuarial_report_renders_offline(pipeline_run: dict, tmp_path: Path) -> None:
+    """The publication's actuarial report, opened from the file with the network cut: every
+    chart an inline image that decodes, nothing fetched, and its latest incurred per currency
+    equal to the published mart's last valuation (charts never go finer than the marts)."""
+    from browser import Browser
+
+    report = pipeline_run["data"] / "published" / "reports" / "actuarial-report.html"
+    assert "<script" not in report.read_text(encoding="utf-8").lower()
+    with Browser(tmp_path / "profile") as browser:
+        browser.goto(report.as_uri())
+        images = browser.images()
+        text = browser.text()
+        ladders = browser.evaluate(
+            "Object.fromEntries(Array.from(document.querySelectorAll('section[id^=development-]'))"
+            ".map(s => [s.id.split('-')[1], Array.from(s.querySelector('.ladder table').rows)"
+            ".slice(1).map(r => r.cells[1].innerText)]))")
+        per_section = browser.evaluate(
+            "Object.fromEntries(Array.from(document.querySelectorAll('section'))"
+            ".map(s => [s.id, s.querySelectorAll('img').length]))")
+        assert browser.external_requests() == []
+    con = duckdb.connect(str(pipeline_run["data"] / "published" / "marts.duckdb"),
+                         read_only=True)
+    try:
+        currencies = [r[0] for r in con.execute(
+            "select distinct currency from actuarial.claims_development order by 1").fetchall()]
+        latest = dict(con.execute(
+            "select currency, sum(cumulative_incurred) from actuarial.claims_development "
+            "where valuation_year = (select max(valuation_year) from "
+            "actuarial.claims_development) group by 1").fetchall())
+    finally:
+        con.close()
+    assert sorted(ladders) == currencies and "GBP" in currencies
+    for currency, cells in ladders.items():
+        if currency not in latest:
+            continue  # no cell of this currency at the last valuation (suppressed)
+        assert sum(float(c.replace(",", "")) for c in cells) == pytest.approx(
+            float(latest[currency]), abs=len(cells)), currency
+    for words in ("Claims development, GBP", "Age-to-age factors", "IBNR",
+                  "Frequency and severity by vehicle_age_band", "mileage_band", "Severity (GBP)"):
+        assert words in text, words
+    # per currency: paid and incurred heatmaps, the ladder and (with two development years or
+    # more) the factors; per band: frequency with exposure, severity
+    assert all(per_section[f"development-{c}"] >= 3 for c in currencies), per_section
+    assert per_section["development-GBP"] == 4, per_section
+    assert per_section["band-vehicle_age_band"] == per_section["band-mileage_band"] == 2
+    assert len(images) == sum(per_section.values())
+    assert all(i["scheme"] == "data" and i["complete"] and i["width"] > 150
+               and i["height"] > 100 for i in images), images
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_make_airflow_serves_the_runs_on_loopback_and_stops(
+        pipeline_run: dict, tmp_path: Path) -> None:
+    """`make airflow`'s script on this run's Airflow home: it prints the URL, the user and the
+    password's file; a browser logs in and sees the three DAGs and build_and_publish's green
+    run; every component listens on 127.0.0.1 only; Ctrl-C (SIGINT) stops every process."""
+    import signal
+    import time
+
+    import psutil
+    from browser import Browser
+
+    port = _free_port()
+    home = pipeline_run["base"] / "airflow_home"
+    out = tmp_path / "airflow_ui.out"
+    with open(out, "wb") as fh:
+        proc = subprocess.Popen(["bash", "scripts/airflow_ui.sh", "--port", str(port)],
+                                cwd=ROOT, env={**pipeline_run["env"],
+                                               "AIRFLOW__CORE__PARALLELISM": "1"},
+                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    children: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 300
+        while "Airflow UI:" not in out.read_text():
+            assert proc.poll() is None, out.read_text()
+            assert time.monotonic() < deadline, out.read_text()
+            time.sleep(0.5)
+        printed = out.read_text()
+        assert f"http://127.0.0.1:{port}/" in printed and "user:     admin" in printed
+        passwords = home / "simple_auth_manager_passwords.json.generated"
+        assert str(passwords) in printed
+        password = json.loads(passwords.read_text())["admin"]
+        assert password not in printed
+        children = psutil.Process(proc.pid).children(recursive=True)
+        # Airflow retitles its processes ("airflow api_server -- host:...")
+        commands = " | ".join(" ".join(c.cmdline()) for c in children).replace("_", "-")
+        for component in ("api-server", "scheduler", "dag-processor"):
+            assert component in commands, commands
+        listening = {conn.laddr.ip for c in children for conn in c.net_connections("inet")
+                     if conn.status == psutil.CONN_LISTEN}
+        assert listening == {"127.0.0.1"}, listening
+
+        base = f"http://127.0.0.1:{port}"
+        with Browser(tmp_path / "profile") as browser:
+            browser.goto(f"{base}/")
+            browser.wait_for("!!document.querySelector('input[name=password]')")
+            for name, value in (("username", "admin"), ("password", password)):
+                browser.evaluate(f"document.querySelector('input[name={name}]').focus()")
+                browser.send("Input.insertText", {"text": value})
+            browser.wait_for("!document.querySelector('button[type=submit]').disabled")
+            browser.evaluate("document.querySelector('button[type=submit]').click()")
+            browser.wait_for("!location.pathname.startsWith('/auth')")
+            browser.goto(f"{base}/dags")
+            browser.wait_for("document.body.innerText.includes('retention_and_rights')")
+            listing = browser.text()
+            browser.goto(f"{base}/dags/build_and_publish")
+            # the run's state badge: green, labelled with its state
+            state = browser.wait_for("Array.from(document.querySelectorAll("
+                                     "'[data-testid=state-badge]')).map(e => "
+                                     "e.getAttribute('aria-label') || '').join(' ').trim()")
+            assert browser.external_requests() == []
+        assert "3 Dags" in listing
+        for dag in ("ingest_deliveries", "retention_and_rights", "build_and_publish"):
+            assert dag in listing, dag
+        assert "success" in state.lower()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in the terminal sends
+        try:
+            code = proc.wait(timeout=60)
+        finally:
+            alive = [c for c in children if c.is_running()
+                     and c.status() != psutil.STATUS_ZOMBIE]
+            for c in alive:
+                c.kill()
+    assert code == 0, out.read_text()
+    assert "stopped: api-server, dag-processor, scheduler" in out.read_text()
+    assert alive == [], [c.cmdline() for c in alive]
+    with pytest.raises(OSError):
+        import socket
+
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
 def test_a_planted_leak_fails_the_dag_and_keeps_the_publication(pipeline_run: dict) -> None:
     """Runs last: a raw VIN smuggled into a kept field must stop publication, visibly."""
     import polars as pl

@@ -9,14 +9,18 @@ must run.
 from __future__ import annotations
 
 import copy
+import json
 import os
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
+import duckdb
 import pytest
 import yaml
+from browser import Browser
 from synthetic_marts import KEY_VERSION, synthetic_marts
 
 from expectations import run_gate
@@ -100,6 +104,14 @@ def publication(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = tmp_path_factory.mktemp("report") / "data"
     data.mkdir()
     synthetic_marts(data / "warehouse.duckdb", rows=200)
+    con = duckdb.connect(str(data / "warehouse.duckdb"))
+    try:  # what the ingest records per delivery: counts only
+        con.execute("create schema audit")
+        con.execute("create table audit.deliveries as select * from (values "
+                    "('claims', 'claims', 900, 12, 888), ('policy_admin', 'contracts', 1500, "
+                    "20, 1480)) t(system, entity, rows_read, rows_quarantined, rows_loaded)")
+    finally:
+        con.close()
     gate = run_gate(data / "warehouse.duckdb", gx_root=data / "gx", foreign_pseudonyms={})
     assert gate.passed, gate.summary()
     result = publish(data / "warehouse.duckdb", data / "published", run_id="report-run",
@@ -188,3 +200,45 @@ def test_data_docs_link_opens_in_a_browser(publication: Path, tmp_path: Path) ->
     dom = _chromium(["--dump-dom", docs.as_uri()], tmp_path / "profile").stdout
     for mart in CLASSIFICATION.marts:
         assert mart.name in dom
+
+
+def test_validation_results_render_offline(publication: Path, tmp_path: Path) -> None:
+    """Our own page of the gate's results: readable with the network cut (GX's Data Docs are
+    blank there), every suite and expectation named, counts only."""
+    page = publication / "reports" / "validation-results.html"
+    gate = json.loads((publication / "reports" / "gate-summary.json").read_text())
+    html = page.read_text(encoding="utf-8")
+    assert "<script" not in html.lower() and "http" not in html
+    assert not re.search(r"[0-9a-f]{64}", html), "a pseudonym-like value on the page"
+    with Browser(tmp_path / "profile") as browser:
+        browser.goto(page.as_uri())
+        text = browser.text()
+        assert browser.external_requests() == []
+    assert "Validation results" in text and "passed" in text
+    assert len(text) > 2_000
+    for mart in CLASSIFICATION.marts:
+        assert mart.name in text and f"{mart.name}.privacy_scan" in text
+    expectations = {c["expectation"] for c in gate["checks"]}
+    assert len(expectations) >= 3 and None not in expectations
+    for name in expectations:
+        assert name in text, name
+    report = (publication / "reports" / "privacy-report.html").read_text(encoding="utf-8")
+    assert 'href="validation-results.html"' in report
+
+
+def test_privacy_report_charts_render_offline(publication: Path, tmp_path: Path) -> None:
+    """The row flow (delivered, quarantined, loaded, published) as an inline chart beside the
+    per-mart charts of cell sizes against k: decoded, not empty, nothing fetched."""
+    with Browser(tmp_path / "profile") as browser:
+        browser.goto((publication / "reports" / "privacy-report.html").as_uri())
+        images = browser.images()
+        flow = browser.evaluate("document.getElementById('row-flow').innerText")
+        svgs = browser.evaluate("document.querySelectorAll('svg.cells rect').length")
+        assert browser.external_requests() == []
+    assert [i["alt"] for i in images] == ["Rows delivered, quarantined, loaded and published"]
+    assert all(i["scheme"] == "data" and i["complete"] and i["width"] > 200
+               and i["height"] > 50 for i in images), images
+    assert svgs > 0
+    for figure in ("delivered", "2,400", "quarantined", "32", "loaded", "2,368",
+                   "policy_admin.contracts", "published (mart rows)"):
+        assert figure in flow, figure

@@ -150,7 +150,7 @@ def publish_marts(run_id: str | None = None, inputs: dict | None = None) -> dict
     p = settings.paths()
     run_id = run_id or datetime.now(UTC).strftime("run-%Y%m%dT%H%M%SZ")
     result = publish(p.warehouse, p.published, run_id=run_id, reports=report_files(p.gx),
-                     inputs=inputs)
+                     inputs=inputs, actuarial=True)
     # an erasure since an older publication was made: that publication must not outlive it
     retired = retire_stale_publications(p.published, latest_removal(p.warehouse))
     return record("publish", {"publication": str(result.publication),

@@ -22,12 +22,13 @@ import duckdb
 
 from transforms.classification import Classification, Mart
 from transforms.classification import load as load_classification
+from transforms.publish import charts
 from transforms.publish.classification_doc import DOCS_PATH, main, render_markdown
 from transforms.publish.classification_words import fed_by, source_rows, treatment_text
 from transforms.publish.templating import environment
 
 __all__ = ["DOCS_PATH", "main", "mart_facts", "render_markdown", "render_report",
-           "treatment_text", "write_report"]
+           "row_flow", "treatment_text", "write_report"]
 
 MART_CLASS_TEXT = {
     "pseudonym": "pseudonym: keyed hash (HMAC-SHA-256) in the purpose's own domain",
@@ -62,6 +63,32 @@ def mart_facts(marts_db: Path, classification: Classification) -> dict[str, dict
     finally:
         con.close()
     return facts
+
+
+def row_flow(warehouse: Path, published: dict[str, int]) -> dict[str, Any] | None:
+    """Rows delivered, quarantined and loaded per source entity (audit.deliveries: counts the
+    ingest records, entity names from the classification) and rows published: the flow an
+    auditor follows from the deliveries to the publication. None when no audit is recorded."""
+    con = duckdb.connect(str(warehouse))  # not read_only: dbt-duckdb may hold it in-process
+    try:
+        if not con.execute("select count(*) from information_schema.tables where table_schema"
+                           " = 'audit' and table_name = 'deliveries'").fetchall()[0][0]:
+            return None
+        entities = con.execute(
+            "select system || '.' || entity, count(*), sum(rows_read), sum(rows_quarantined),"
+            " sum(rows_loaded) from audit.deliveries group by 1 order by 1").fetchall()
+    finally:
+        con.close()
+    delivered, quarantined, loaded = (sum(int(e[i] or 0) for e in entities) for i in (2, 3, 4))
+    stages = [("delivered", delivered), ("quarantined", quarantined), ("loaded", loaded),
+              ("published (mart rows)", sum(published.values()))]
+    return {
+        "stages": [[name, f"{n:,}"] for name, n in stages],
+        "entities": [[name, files, f"{int(r or 0):,}", f"{int(q or 0):,}", f"{int(lo or 0):,}"]
+                     for name, files, r, q, lo in entities],
+        "marts": [[name, f"{n:,}"] for name, n in published.items()],
+        "chart": charts.flow(stages, title="Rows from delivery to publication"),
+    }
 
 
 # -- what the template shows ------------------------------------------------------------------
@@ -184,6 +211,8 @@ def render_report(
     gate_summary: dict[str, Any] | None,
     data_docs_href: str | None,
     run_id: str,
+    flow: dict[str, Any] | None = None,
+    validation_href: str | None = None,
 ) -> str:
     gate = gate_summary
     k = (gate or {}).get("min_cell_size", "not recorded")
@@ -196,6 +225,8 @@ def render_report(
         skipped=", ".join((gate or {}).get("skipped_rules") or []) or "none",
         k=k,
         data_docs_href=data_docs_href,
+        validation_href=validation_href,
+        flow=flow,
         retention=[[k_, v] for k_, v in classification.retention.items()],
         marts=[_mart(classification, m, facts.get(m.name, {}), gate, k)
                for m in classification.marts],
@@ -213,13 +244,16 @@ def write_report(
     gate_summary: dict[str, Any] | None,
     data_docs_href: str | None,
     run_id: str,
+    flow: dict[str, Any] | None = None,
+    validation_href: str | None = None,
 ) -> Path:
     """Write the privacy report of a publication whose marts are in `marts_db`."""
     classification = classification or load_classification()
     facts = mart_facts(marts_db, classification)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_report(classification, facts, gate_summary=gate_summary,
-                                  data_docs_href=data_docs_href, run_id=run_id),
+                                  data_docs_href=data_docs_href, run_id=run_id, flow=flow,
+                                  validation_href=validation_href),
                     encoding="utf-8")
     return path
 

@@ -38,7 +38,7 @@ import duckdb
 from transforms.checksums import file_sha256
 from transforms.classification import Classification
 from transforms.classification import load as load_classification
-from transforms.publish import privacy_report
+from transforms.publish import actuarial_report, privacy_report, validation_report
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ MARTS_FILE = "marts.duckdb"
 GATE_SUMMARY = "gate-summary.json"
 DATA_DOCS = "data-docs"
 PRIVACY_REPORT = "privacy-report.html"
+ACTUARIAL_REPORT = "actuarial-report.html"
 _STAGING = ".staging-"
 
 
@@ -324,6 +325,7 @@ def publish(
     gate_required: bool = True,
     keep: int = KEEP,
     inputs: dict | None = None,
+    actuarial: bool = False,
 ) -> PublishResult:
     """Write data/publications/<run_id>/ and switch published_dir to it atomically.
 
@@ -331,7 +333,9 @@ def publish(
     normally GateResult.report_files(): the gate summary (required unless gate_required is
     False, and it must say passed) and the Data Docs. The privacy report is written here.
     `inputs` is the fingerprint of what the marts were built from (InputFingerprint.as_dict()),
-    recorded in the manifest for the next run's skip decision.
+    recorded in the manifest for the next run's skip decision. `actuarial` adds the actuarial
+    report (charts: about 2 s of CPU, matplotlib), as the pipeline's publish task does; callers
+    that only move marts (tests, tools) leave it out.
     """
     classification = classification or load_classification()
     published_dir = Path(published_dir)
@@ -349,6 +353,9 @@ def publish(
                                                          classification, previous)
         _check_against_gate(tables, gate)
         _copy_reports(reports, staging / "reports")
+        if gate is not None:
+            validation_report.write(staging / "reports" / validation_report.FILE, gate,
+                                    run_id=run_id)
         privacy_report.write_report(
             staging / "reports" / PRIVACY_REPORT,
             marts_db=staging / MARTS_FILE,
@@ -357,7 +364,12 @@ def publish(
             data_docs_href=f"{DATA_DOCS}/index.html"
             if (staging / "reports" / DATA_DOCS / "index.html").is_file() else None,
             run_id=run_id,
+            flow=privacy_report.row_flow(Path(warehouse), tables),
+            validation_href=validation_report.FILE if gate is not None else None,
         )
+        if actuarial:
+            actuarial_report.write_report(staging / "reports" / ACTUARIAL_REPORT,
+                                          marts_db=staging / MARTS_FILE, run_id=run_id)
         _write_manifest(staging, run_id, tables, marts=contents, inputs=inputs, known=reused)
         os.rename(staging, final)
     except BaseException:
