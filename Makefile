@@ -51,7 +51,7 @@ test: install
 	bash scripts/install-postgres.sh
 	$(UV) run ruff check .
 	$(UV) run python -m transforms.build.dbt_schema check
-	$(UV) run pytest -q
+	$(UV) run pytest -q -n 2 --dist loadfile
 
 lint: install
 	$(UV) run ruff check .

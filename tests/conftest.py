@@ -33,3 +33,18 @@ def _separate_dbt_target_per_worker() -> None:
 
 
 _separate_dbt_target_per_worker()
+
+
+# The modules that run Airflow, dbt or Spark over a whole book, longest first. pytest-xdist
+# (`make test` runs two workers, one module per worker at a time: --dist loadfile) hands out
+# modules in collection order, so the long ones start first and the short ones fill the gaps.
+LONG_FIRST = (
+    "test_end_to_end.py", "test_incremental.py", "test_spark_engine.py",
+    "test_policy_admin_postgres.py", "test_rights.py", "test_dbt_build.py",
+    "test_retention.py", "test_red_team.py", "test_reconciliation.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONG_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order kept within
