@@ -35,6 +35,21 @@ def _separate_dbt_target_per_worker() -> None:
 _separate_dbt_target_per_worker()
 
 
+def _worker_main_module_looks_initialised() -> None:
+    """pyspark's Spark Connect package (imported by Great Expectations' compatibility layer once
+    pyspark is installed) takes a `__main__` with neither `__spec__` nor `__file__` for a doctest
+    run and calls sys.exit(0) at import. A pytest-xdist worker's `__main__` (execnet's) is such a
+    module, so every test that imports GX would end in SystemExit. Give it a `__file__`: the
+    worker is not a doctest run. Only under xdist; the pipeline's own processes are untouched."""
+    main = sys.modules.get("__main__")
+    if (os.environ.get("PYTEST_XDIST_WORKER") and main is not None
+            and getattr(main, "__spec__", None) is None and not hasattr(main, "__file__")):
+        main.__file__ = "<pytest-xdist worker>"
+
+
+_worker_main_module_looks_initialised()
+
+
 # The modules that run Airflow, dbt or Spark over a whole book, longest first. pytest-xdist
 # (`make test` runs two workers, one module per worker at a time: --dist loadfile) hands out
 # modules in collection order, so the long ones start first and the short ones fill the gaps.

@@ -418,8 +418,9 @@ def test_make_airflow_serves_the_runs_on_loopback_and_stops(
                                      "'[data-testid=state-badge]')).map(e => "
                                      "e.getAttribute('aria-label') || '').join(' ').trim()")
             assert browser.external_requests() == []
-        assert "3 Dags" in listing
-        for dag in ("ingest_deliveries", "retention_and_rights", "build_and_publish"):
+        dags = sorted(p.stem for p in (ROOT / "dags").glob("*.py"))
+        assert f"{len(dags)} Dags" in listing
+        for dag in dags:
             assert dag in listing, dag
         assert "success" in state.lower()
     finally:
