@@ -32,8 +32,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from transforms.classification import Classification
-from transforms.landing import raw_files, read_quarantine, read_raw_csv
+from transforms.classification import Classification, Entity
+from transforms.landing import raw_files
 from transforms.privacy.identifiers import (
     UNIT_SEPARATOR,
     is_valid,
@@ -47,7 +47,7 @@ from transforms.privacy.identity import (
     NAMES_EMAIL,
     PERSON,
     date_expr,
-    identity_frame,
+    identity_exprs,
     text_expr,
 )
 from transforms.privacy.keys import DOMAINS, DomainKeys
@@ -136,28 +136,139 @@ def clues(given: GivenIdentifiers) -> dict[str, str]:
     return out
 
 
+def clues_of(givens: Iterable[GivenIdentifiers]) -> Values:
+    """The clues of several subjects together (what can be read of each; a malformed one is
+    left out, as its request is rejected): what the raw index must be able to link."""
+    out = _empty()
+    for given in givens:
+        try:
+            for kind, value in clues(given).items():
+                out[kind].add(value)
+        except MalformedIdentifiers:
+            continue
+    return out
+
+
 # -- the raw zone, in memory -----------------------------------------------------------------
 
 
 @dataclass
 class RawIndex:
-    """Normalised identifiers of every raw row still held, per entity; `_where` says landing or
-    quarantine. Built for one run of request processing and dropped with it."""
+    """Normalised identifiers of raw rows still held, per entity; `_where` says landing or
+    quarantine. Built for one run of request processing and dropped with it: every row, or
+    (`load_raw_index(about=...)`) only the rows linked to the subjects at hand."""
 
     frames: dict[tuple[str, str], pl.DataFrame]
     files_skipped: int = 0
 
 
+def _raw_identity(where: str, entity: Entity, path: Path) -> pl.LazyFrame | None:
+    """The file's normalised identifiers, lazily: collected with the streaming engine, only these
+    columns are ever held, not the file's other columns (a full extract of 1M contracts read
+    whole is about 0.5 GiB of text)."""
+    try:
+        lf = (pl.scan_csv(path, infer_schema=False, encoding="utf8-lossy")
+              if where == "landing" else pl.scan_parquet(path))
+        schema = lf.collect_schema()
+    except (pl.exceptions.PolarsError, OSError):
+        return None
+    exprs = identity_exprs(pl.DataFrame(schema=schema), entity)
+    if not exprs:
+        return lf.select()
+    # every column is parsed (a ragged file fails as the ingest fails it, even where the
+    # identifier columns alone would read), one boolean column kept for it
+    return lf.select(*[e.alias(k) for k, e in exprs.items()],
+                     pl.all_horizontal(pl.all().is_null()).alias(_PARSED))
+
+
+_PARSED = "_parsed"
+
+
+def _collect(lf: pl.LazyFrame) -> pl.DataFrame | None:
+    try:
+        frame = lf.collect(engine="streaming")
+    except (pl.exceptions.PolarsError, OSError):
+        return None  # unreadable: the ingest refuses it too, and it is counted as skipped
+    return frame.drop(_PARSED, strict=False)
+
+
+def _hashed(frame: pl.DataFrame | pl.LazyFrame, kinds: Iterable[str]
+            ) -> pl.DataFrame | pl.LazyFrame:
+    """Each identifier as a 64-bit hash (null stays null): the linking pass holds 8 bytes per
+    value instead of the text. A collision can only keep a row too many, which the exact
+    matching on the text afterwards ignores."""
+    return frame.select([pl.when(pl.col(k).is_not_null()).then(pl.col(k).hash(_HASH_SEED))
+                         .alias(k) for k in kinds])
+
+
+_HASH_SEED = 0x5EED
+
+
+def _linked_rows(hashed: dict[int, tuple[tuple[str, str], pl.DataFrame]], about: Values
+                 ) -> dict[int, pl.Series]:
+    """Per file, the positions of the rows linked to any of the clues (expand_raw's fixpoint on
+    the hashes, for all the subjects at once: a superset of what each one's expansion reads)."""
+    found: dict[str, set[int]] = {}
+    for kind, values in about.items():
+        if values:
+            frame = pl.DataFrame({kind: sorted(values)}, schema={kind: pl.String})
+            found[kind] = set(_hashed(frame, [kind])[kind].to_list())
+
+    def matches(frame: pl.DataFrame) -> pl.Expr:
+        conds = [pl.col(k).is_in(pl.Series(sorted(found[k]), dtype=pl.UInt64).implode())
+                 for k in frame.columns if found.get(k)]
+        return pl.any_horizontal(conds).fill_null(False) if conds else pl.lit(False)
+
+    changed = True
+    while changed:
+        changed = False
+        for key, frame in hashed.values():
+            if key == REQUESTS_ENTITY:
+                continue
+            hit = frame.filter(matches(frame))
+            for kind in hit.columns:
+                new = set(hit[kind].drop_nulls().to_list()) - found.get(kind, set())
+                if new:
+                    found.setdefault(kind, set()).update(new)
+                    changed = True
+    return {i: frame.select(matches(frame).arg_true()).to_series()
+            for i, (_, frame) in hashed.items()}
+
+
 def load_raw_index(landing: Path, quarantine: Path, classification: Classification,
-                   until: date | None = None) -> RawIndex:
-    parts: dict[tuple[str, str], list[pl.DataFrame]] = {}
+                   until: date | None = None, *, about: Values | None = None) -> RawIndex:
+    """The raw zone's identifiers. With `about` (clue kind -> normalised values of the subjects
+    at hand), only the rows linked to them: two streaming passes over the raw files, the first
+    on 64-bit hashes of the identifiers, so that memory follows the requests and not the book
+    (every row of a 1M-contract landing zone is about 1.5 GiB in memory as text)."""
+    files = [(where, entity, path, _raw_identity(where, entity, path))
+             for where, entity, path in raw_files(landing, quarantine, classification, until)]
+    keep: dict[int, pl.Series] | None = None
     skipped = 0
-    for where, entity, path in raw_files(landing, quarantine, classification, until):
-        frame = read_raw_csv(path) if where == "landing" else read_quarantine(path)
-        if frame is None:
+    if about is not None:
+        hashed: dict[int, tuple[tuple[str, str], pl.DataFrame]] = {}
+        for i, (_, entity, _, lf) in enumerate(files):
+            frame = None if lf is None else _collect(_hashed(lf, lf.collect_schema().names()))
+            if frame is not None and frame.width:
+                hashed[i] = ((entity.system, entity.name), frame)
+            elif frame is None:
+                files[i] = (*files[i][:3], None)
+        keep = _linked_rows(hashed, about)
+    parts: dict[tuple[str, str], list[pl.DataFrame]] = {}
+    for i, (where, entity, _, lf) in enumerate(files):
+        if lf is None:
             skipped += 1
             continue
-        ident = identity_frame(frame, entity)
+        if keep is not None:
+            rows = keep.get(i)
+            if rows is None or rows.is_empty():
+                continue
+            lf = lf.with_row_index("_row").filter(pl.col("_row").is_in(rows.implode())) \
+                .drop("_row")
+        ident = _collect(lf)
+        if ident is None:
+            skipped += 1
+            continue
         if ident.width == 0:
             continue
         parts.setdefault((entity.system, entity.name), []).append(
