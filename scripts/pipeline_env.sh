@@ -27,3 +27,6 @@ fi
 # pages after a second instead of ten (bench/peak_rss.py measures the whole pipeline).
 export MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-131072}"
 export _RJEM_MALLOC_CONF="${_RJEM_MALLOC_CONF:-dirty_decay_ms:1000,muzzy_decay_ms:0}"
+# Threads set, not guessed: polars' pool and DuckDB's (transforms/settings.py) use the cores.
+export POLARS_MAX_THREADS="${POLARS_MAX_THREADS:-$(nproc)}"
+export PIPELINE_DUCKDB_THREADS="${PIPELINE_DUCKDB_THREADS:-$(nproc)}"
