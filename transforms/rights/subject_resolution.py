@@ -33,7 +33,7 @@ import duckdb
 import polars as pl
 
 from transforms.classification import Classification, Entity
-from transforms.landing import raw_files
+from transforms.landing import RawRewriteError, raw_files, read_raw_csv_batches
 from transforms.privacy.identifiers import (
     UNIT_SEPARATOR,
     is_valid,
@@ -162,34 +162,29 @@ class RawIndex:
     files_skipped: int = 0
 
 
-def _raw_identity(where: str, entity: Entity, path: Path) -> pl.LazyFrame | None:
-    """The file's normalised identifiers, lazily: collected with the streaming engine, only these
-    columns are ever held, not the file's other columns (a full extract of 1M contracts read
-    whole is about 0.5 GiB of text)."""
+def _read_identity(where: str, entity: Entity, path: Path, *, hashed: bool = False,
+                   rows: pl.Series | None = None) -> pl.DataFrame | None:
+    """The file's normalised identifiers (as 64-bit hashes with `hashed`; only the rows at the
+    positions `rows` when given), read batch by batch (transforms/landing.py): only these
+    columns are held, never the file's other columns (a full extract of 1M contracts read whole
+    is about 0.5 GiB of text). None when the file cannot be read: the ingest refuses it too,
+    and it is counted as skipped."""
+    parts: list[pl.DataFrame] = []
+    offset = 0
     try:
-        lf = (pl.scan_csv(path, infer_schema=False, encoding="utf8-lossy")
-              if where == "landing" else pl.scan_parquet(path))
-        schema = lf.collect_schema()
-    except (pl.exceptions.PolarsError, OSError):
+        batches = (read_raw_csv_batches(path) if where == "landing"
+                   else [pl.read_parquet(path)])
+        for batch in batches:
+            exprs = identity_exprs(batch, entity)
+            ident = batch.select([e.alias(k) for k, e in exprs.items()])
+            if rows is not None and exprs:
+                at = rows.filter(rows.is_between(offset, offset + batch.height - 1)) - offset
+                ident = ident[at.cast(pl.Int64).to_list()]
+            offset += batch.height
+            parts.append(_hashed(ident, ident.columns) if hashed else ident)
+    except (pl.exceptions.PolarsError, OSError, RawRewriteError):
         return None
-    exprs = identity_exprs(pl.DataFrame(schema=schema), entity)
-    if not exprs:
-        return lf.select()
-    # every column is parsed (a ragged file fails as the ingest fails it, even where the
-    # identifier columns alone would read), one boolean column kept for it
-    return lf.select(*[e.alias(k) for k, e in exprs.items()],
-                     pl.all_horizontal(pl.all().is_null()).alias(_PARSED))
-
-
-_PARSED = "_parsed"
-
-
-def _collect(lf: pl.LazyFrame) -> pl.DataFrame | None:
-    try:
-        frame = lf.collect(engine="streaming")
-    except (pl.exceptions.PolarsError, OSError):
-        return None  # unreadable: the ingest refuses it too, and it is counted as skipped
-    return frame.drop(_PARSED, strict=False)
+    return pl.concat(parts, how="vertical") if parts else pl.DataFrame()
 
 
 def _hashed(frame: pl.DataFrame | pl.LazyFrame, kinds: Iterable[str]
@@ -238,34 +233,30 @@ def _linked_rows(hashed: dict[int, tuple[tuple[str, str], pl.DataFrame]], about:
 def load_raw_index(landing: Path, quarantine: Path, classification: Classification,
                    until: date | None = None, *, about: Values | None = None) -> RawIndex:
     """The raw zone's identifiers. With `about` (clue kind -> normalised values of the subjects
-    at hand), only the rows linked to them: two streaming passes over the raw files, the first
+    at hand), only the rows linked to them: two passes over the raw files in batches, the first
     on 64-bit hashes of the identifiers, so that memory follows the requests and not the book
     (every row of a 1M-contract landing zone is about 1.5 GiB in memory as text)."""
-    files = [(where, entity, path, _raw_identity(where, entity, path))
-             for where, entity, path in raw_files(landing, quarantine, classification, until)]
+    files = list(raw_files(landing, quarantine, classification, until))
     keep: dict[int, pl.Series] | None = None
-    skipped = 0
+    unreadable: set[int] = set()
     if about is not None:
         hashed: dict[int, tuple[tuple[str, str], pl.DataFrame]] = {}
-        for i, (_, entity, _, lf) in enumerate(files):
-            frame = None if lf is None else _collect(_hashed(lf, lf.collect_schema().names()))
-            if frame is not None and frame.width:
+        for i, (where, entity, path) in enumerate(files):
+            frame = _read_identity(where, entity, path, hashed=True)
+            if frame is None:
+                unreadable.add(i)
+            elif frame.width:
                 hashed[i] = ((entity.system, entity.name), frame)
-            elif frame is None:
-                files[i] = (*files[i][:3], None)
         keep = _linked_rows(hashed, about)
     parts: dict[tuple[str, str], list[pl.DataFrame]] = {}
-    for i, (where, entity, _, lf) in enumerate(files):
-        if lf is None:
-            skipped += 1
-            continue
-        if keep is not None:
+    skipped = 0
+    for i, (where, entity, path) in enumerate(files):
+        rows = None
+        if keep is not None and i not in unreadable:
             rows = keep.get(i)
             if rows is None or rows.is_empty():
                 continue
-            lf = lf.with_row_index("_row").filter(pl.col("_row").is_in(rows.implode())) \
-                .drop("_row")
-        ident = _collect(lf)
+        ident = None if i in unreadable else _read_identity(where, entity, path, rows=rows)
         if ident is None:
             skipped += 1
             continue
