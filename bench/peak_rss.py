@@ -32,12 +32,16 @@ def task_ids() -> set[str]:
     return {m for f in (ROOT / "dags").glob("*.py") for m in TASK_DEF.findall(f.read_text())}
 
 
-def tree_rss(proc: psutil.Process) -> int:
-    """Summed RSS of a process and all its descendants (processes gone meanwhile are skipped)."""
+def tree_rss(proc: psutil.Process, cpu: dict[int, float] | None = None) -> int:
+    """Summed RSS of a process and all its descendants (processes gone meanwhile are skipped);
+    with `cpu`, each one's CPU seconds so far (user + system) are recorded by pid."""
     total = 0
     for p in [proc, *proc.children(recursive=True)]:
         try:
             total += p.memory_info().rss
+            if cpu is not None:
+                t = p.cpu_times()
+                cpu[p.pid] = t.user + t.system
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     return total
@@ -84,20 +88,39 @@ def main(argv: list[str] | None = None) -> int:
     tracker = StageTracker(args.logs, started - 1, task_ids())
     peaks: dict[str, tuple[int, float]] = {}  # stage -> (peak bytes, seconds since start)
     first_seen: dict[str, float] = {}
+    # CPU seconds of the tree per stage (each pid's growth since the previous sample, up to its
+    # last sample: what a process spends between its last sample and its exit is not seen) and
+    # wall seconds per stage: cpu / wall is how many of the cores a stage kept busy
+    cpu_seen: dict[int, float] = {}
+    cpu_by_stage: dict[str, float] = {}
+    wall_by_stage: dict[str, float] = {}
+    last = 0.0
     while proc.poll() is None:
-        rss = tree_rss(root)
+        now_cpu: dict[int, float] = {}
+        rss = tree_rss(root, now_cpu)
         stage = tracker.poll() if args.logs.is_dir() else "start"
         now = time.time() - started
         first_seen.setdefault(stage, now)
         if rss > peaks.get(stage, (0, 0.0))[0]:
             peaks[stage] = (rss, now)
+        grown = sum(max(t - cpu_seen.get(pid, 0.0), 0.0) for pid, t in now_cpu.items())
+        cpu_seen.update(now_cpu)
+        cpu_by_stage[stage] = cpu_by_stage.get(stage, 0.0) + grown
+        wall_by_stage[stage] = wall_by_stage.get(stage, 0.0) + now - last
+        last = now
         time.sleep(args.interval)
     wall = time.time() - started
-    print(f"\npeak RSS of the process tree by stage ({wall:.0f} s wall, exit {proc.returncode}):")
+    print(f"\npeak RSS of the process tree by stage ({wall:.0f} s wall, exit {proc.returncode}; "
+          f"load average at the end {' '.join(f'{x:.2f}' for x in psutil.getloadavg())}):")
+    print(f"  {'stage':<45} {'peak':>10}  {'at':>8}  {'wall':>7}  {'cpu':>7}  cores")
     for stage, (rss, at) in sorted(peaks.items(), key=lambda kv: first_seen[kv[0]]):
-        print(f"  {stage:<45} {rss / 2**30:6.2f} GiB  (at {at:5.0f} s)")
+        w, c = wall_by_stage.get(stage, 0.0), cpu_by_stage.get(stage, 0.0)
+        print(f"  {stage:<45} {rss / 2**30:6.2f} GiB  {at:6.0f} s  {w:5.0f} s  {c:5.0f} s"
+              f"  {c / w if w else 0:5.2f}")
     overall = max((v[0] for v in peaks.values()), default=0)
-    print(f"  {'overall':<45} {overall / 2**30:6.2f} GiB")
+    total_cpu = sum(cpu_by_stage.values())
+    print(f"  {'overall':<45} {overall / 2**30:6.2f} GiB  {'':>8}  {wall:5.0f} s  "
+          f"{total_cpu:5.0f} s  {total_cpu / wall if wall else 0:5.2f}")
     return proc.returncode or 0
 
 

@@ -34,3 +34,12 @@ fi
 if ! command -v uv >/dev/null 2>&1; then
   uv() { python3 -m uv "$@"; }
 fi
+# Freed memory goes back to the system (peak RSS is what the machine must hold, issue 12):
+# glibc's mmap threshold fixed (its dynamic one rises to 32 MiB after the first large free, and
+# numpy's arrays of a 1M book then stay on the heap after use); polars' jemalloc purges freed
+# pages after a second instead of ten (bench/peak_rss.py measures the whole pipeline).
+export MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-131072}"
+export _RJEM_MALLOC_CONF="${_RJEM_MALLOC_CONF:-dirty_decay_ms:1000,muzzy_decay_ms:0}"
+# Threads set, not guessed: polars' pool and DuckDB's (transforms/settings.py) use the cores.
+export POLARS_MAX_THREADS="${POLARS_MAX_THREADS:-$(nproc)}"
+export PIPELINE_DUCKDB_THREADS="${PIPELINE_DUCKDB_THREADS:-$(nproc)}"

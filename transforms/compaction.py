@@ -22,6 +22,8 @@ from pathlib import Path
 
 import duckdb
 
+from transforms import settings
+
 log = logging.getLogger(__name__)
 
 TABLE = "audit.compaction_due"
@@ -74,6 +76,7 @@ def compact_warehouse(warehouse: Path) -> None:
     for stale in (fresh, fresh.with_name(fresh.name + ".wal")):
         stale.unlink(missing_ok=True)
     con = duckdb.connect(str(warehouse))
+    settings.bound_duckdb(con)  # the copy streams through a bounded buffer pool, not the file
     try:
         source = con.execute("select current_database()").fetchall()[0][0]
         con.execute(f"attach '{fresh}' as compacted")

@@ -117,12 +117,21 @@ def duckdb_temp_directory() -> Path:
     return Path(value).resolve() if value else paths().data / "tmp" / "duckdb"
 
 
+def duckdb_threads() -> int:
+    """DuckDB worker threads of the pipeline's own connections (PIPELINE_DUCKDB_THREADS; default
+    the machine's cores, as dbt's profile). Set, not left to DuckDB's guess: each thread holds
+    its own buffers, so memory grows with them under the same limit."""
+    return int(os.environ.get("PIPELINE_DUCKDB_THREADS", str(os.cpu_count() or 1)))
+
+
 def duckdb_config() -> dict[str, str]:
     """The configuration of a DuckDB connection whose memory must stay bounded: the memory limit
-    and the spill directory above (created here, DuckDB does not create its parents)."""
+    and the spill directory above (created here, DuckDB does not create its parents), and the
+    threads."""
     temp = duckdb_temp_directory()
     temp.mkdir(parents=True, exist_ok=True)
-    return {"memory_limit": duckdb_memory_limit(), "temp_directory": str(temp)}
+    return {"memory_limit": duckdb_memory_limit(), "temp_directory": str(temp),
+            "threads": str(duckdb_threads())}
 
 
 def bound_duckdb(con: object) -> None:

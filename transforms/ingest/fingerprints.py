@@ -20,6 +20,7 @@ the delivery's transaction, all or nothing; a different key version is refused a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 
 import duckdb
@@ -90,29 +91,31 @@ def _rows(batch: pl.DataFrame, entity: Entity, keys: DomainKeys,
 
 
 def replace_delivery(con: duckdb.DuckDBPyConnection, entity: Entity, delivery_date: date,
-                     raw: pl.DataFrame, keys: DomainKeys) -> None:
+                     raw: pl.DataFrame | Iterable[pl.DataFrame], keys: DomainKeys) -> None:
     """Fingerprint one delivery file again from its rewritten raw rows (caller's transaction).
 
     Why: an erasure (or the sweep of an erased subject's redelivered rows) rewrites the raw
     files without the subject's rows. The fingerprints of those rows are keyed hashes of the
     subject's identifiers: personal data, which must go with the rows. Deleting the subject's
     own fingerprints would be wrong where another person shares a value (a name), so the
-    delivery's fingerprints are recomputed from what the file still holds.
+    delivery's fingerprints are recomputed from what the file still holds. `raw` may come in
+    batches (a rewritten full extract is not held whole): one marker row per batch, as at ingest.
     """
     name = f"{entity.system}__{entity.name}"
     if not con.execute("select count(*) from duckdb_tables() where schema_name = ? and "
                        "table_name = ? and database_name = current_database()",
                        [SCHEMA, name]).fetchall()[0][0]:
         return  # a warehouse from before fingerprints: the gate refuses it anyway
-    frame = _rows(raw, entity, keys, delivery_date).to_arrow()
     con.execute(f"delete from {table_name(entity)} where {DELIVERY_COLUMN} = ?",
                 [delivery_date])
-    con.register("_replacement_fingerprints", frame)
-    try:
-        con.execute(f"insert into {table_name(entity)} by name "
-                    "select * from _replacement_fingerprints")
-    finally:
-        con.unregister("_replacement_fingerprints")
+    for batch in [raw] if isinstance(raw, pl.DataFrame) else raw:
+        frame = _rows(batch, entity, keys, delivery_date).to_arrow()
+        con.register("_replacement_fingerprints", frame)
+        try:
+            con.execute(f"insert into {table_name(entity)} by name "
+                        "select * from _replacement_fingerprints")
+        finally:
+            con.unregister("_replacement_fingerprints")
 
 
 def unaccounted(con: duckdb.DuckDBPyConnection) -> int:

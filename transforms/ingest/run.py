@@ -280,7 +280,7 @@ def ingest(
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     # DuckDB's buffer pool otherwise grows towards 80% of RAM; a bounded one spills to disk, so
     # a large delivery's single transaction does not hold all its rows in memory
-    con = duckdb.connect(str(warehouse), config={"memory_limit": settings.duckdb_memory_limit()})
+    con = duckdb.connect(str(warehouse), config=settings.duckdb_config())
     con.execute("set enable_progress_bar = false")  # logs, not a terminal
     try:
         # this process holds the warehouse now: what a killed run left behind can go

@@ -110,11 +110,14 @@ def refingerprint(con: duckdb.DuckDBPyConnection, plan: raw_rewrite.RewritePlan,
     for f in plan.files:
         if f.kind != "landing" or f.tmp is None:
             continue
-        raw = raw_rewrite.read_raw_csv(f.tmp)
-        if raw is None:  # the plan parsed it a moment ago: refuse rather than guess
-            raise RuntimeError("a rewritten landing file could not be read back; nothing changed")
         system, entity, day = raw_rewrite.landing_file_parts(f.path)
-        replace_delivery(con, classification.entity(system, entity), day, raw, keys)
+        try:  # in batches: a rewritten full extract is not held whole
+            replace_delivery(con, classification.entity(system, entity), day,
+                             raw_rewrite.read_raw_csv_batches(f.tmp), keys)
+        except (pl.exceptions.PolarsError, OSError):
+            # the plan parsed it a moment ago: refuse rather than guess
+            raise RuntimeError("a rewritten landing file could not be read back; "
+                               "nothing changed") from None
 
 
 def erase(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: RawZone, as_of: date,

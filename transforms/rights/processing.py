@@ -61,7 +61,9 @@ from transforms.rights.subject_resolution import (
     MalformedIdentifiers,
     RawIndex,
     Subject,
+    Values,
     clues,
+    clues_of,
     load_raw_index,
     match_sql,
     pseudo_tables,
@@ -86,12 +88,13 @@ class Context:
     keys: DomainKeys
     zone: RawZone
     as_of: date
+    about: Values | None = None  # the pending requests' clues: the index holds their rows only
     _index: RawIndex | None = None
 
     def index(self) -> RawIndex:
         if self._index is None:
             self._index = load_raw_index(self.zone.landing, self.zone.quarantine,
-                                         self.zone.classification)
+                                         self.zone.classification, about=self.about)
         return self._index
 
     def raw_changed(self) -> None:
@@ -235,6 +238,7 @@ def process_requests(landing: Path, quarantine: Path, warehouse: Path, keys: Dom
     raw_rewrite.discard_pending(landing, quarantine)
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(warehouse))
+    settings.bound_duckdb(con)  # an erasure's deletes and rewrites: memory set, not by the book
     try:
         ensure_audit(con)
         ctx = Context(con, keys, RawZone(landing, quarantine, classification), as_of)
@@ -247,6 +251,8 @@ def process_requests(landing: Path, quarantine: Path, warehouse: Path, keys: Dom
         requests, report.repeats_skipped = read_requests(landing, keys, as_of)
         report.requests_read = len(requests)
         finished = final_request_ids(con)
+        ctx.about = clues_of(r.given for r in requests if r.request_id not in finished
+                             and r.problem is None)
         for req in requests:
             if req.request_id in finished:
                 report.already_processed += 1
@@ -279,7 +285,8 @@ def access_report(given: GivenIdentifiers, *, landing: Path, quarantine: Path, w
     if not found:
         raise MalformedIdentifiers("not enough identifiers: give a contract number, a customer "
                                    "number, or surname, first name and date of birth")
-    index = load_raw_index(landing, quarantine, classification)
+    index = load_raw_index(landing, quarantine, classification,
+                           about={k: {v} for k, v in found.items()})
     con = duckdb.connect(str(warehouse), read_only=True) if warehouse.exists() else None
     try:
         subject = resolve_request(con, index, keys, found)

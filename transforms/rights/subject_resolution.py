@@ -32,8 +32,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from transforms.classification import Classification
-from transforms.landing import raw_files, read_quarantine, read_raw_csv
+from transforms.classification import Classification, Entity
+from transforms.landing import RawRewriteError, raw_files, read_raw_csv_batches
 from transforms.privacy.identifiers import (
     UNIT_SEPARATOR,
     is_valid,
@@ -47,7 +47,7 @@ from transforms.privacy.identity import (
     NAMES_EMAIL,
     PERSON,
     date_expr,
-    identity_frame,
+    identity_exprs,
     text_expr,
 )
 from transforms.privacy.keys import DOMAINS, DomainKeys
@@ -136,28 +136,130 @@ def clues(given: GivenIdentifiers) -> dict[str, str]:
     return out
 
 
+def clues_of(givens: Iterable[GivenIdentifiers]) -> Values:
+    """The clues of several subjects together (what can be read of each; a malformed one is
+    left out, as its request is rejected): what the raw index must be able to link."""
+    out = _empty()
+    for given in givens:
+        try:
+            for kind, value in clues(given).items():
+                out[kind].add(value)
+        except MalformedIdentifiers:
+            continue
+    return out
+
+
 # -- the raw zone, in memory -----------------------------------------------------------------
 
 
 @dataclass
 class RawIndex:
-    """Normalised identifiers of every raw row still held, per entity; `_where` says landing or
-    quarantine. Built for one run of request processing and dropped with it."""
+    """Normalised identifiers of raw rows still held, per entity; `_where` says landing or
+    quarantine. Built for one run of request processing and dropped with it: every row, or
+    (`load_raw_index(about=...)`) only the rows linked to the subjects at hand."""
 
     frames: dict[tuple[str, str], pl.DataFrame]
     files_skipped: int = 0
 
 
+def _read_identity(where: str, entity: Entity, path: Path, *, hashed: bool = False,
+                   rows: pl.Series | None = None) -> pl.DataFrame | None:
+    """The file's normalised identifiers (as 64-bit hashes with `hashed`; only the rows at the
+    positions `rows` when given), read batch by batch (transforms/landing.py): only these
+    columns are held, never the file's other columns (a full extract of 1M contracts read whole
+    is about 0.5 GiB of text). None when the file cannot be read: the ingest refuses it too,
+    and it is counted as skipped."""
+    parts: list[pl.DataFrame] = []
+    offset = 0
+    try:
+        batches = (read_raw_csv_batches(path) if where == "landing"
+                   else [pl.read_parquet(path)])
+        for batch in batches:
+            exprs = identity_exprs(batch, entity)
+            ident = batch.select([e.alias(k) for k, e in exprs.items()])
+            if rows is not None and exprs:
+                at = rows.filter(rows.is_between(offset, offset + batch.height - 1)) - offset
+                ident = ident[at.cast(pl.Int64).to_list()]
+            offset += batch.height
+            parts.append(_hashed(ident, ident.columns) if hashed else ident)
+    except (pl.exceptions.PolarsError, OSError, RawRewriteError):
+        return None
+    return pl.concat(parts, how="vertical") if parts else pl.DataFrame()
+
+
+def _hashed(frame: pl.DataFrame | pl.LazyFrame, kinds: Iterable[str]
+            ) -> pl.DataFrame | pl.LazyFrame:
+    """Each identifier as a 64-bit hash (null stays null): the linking pass holds 8 bytes per
+    value instead of the text. A collision can only keep a row too many, which the exact
+    matching on the text afterwards ignores."""
+    return frame.select([pl.when(pl.col(k).is_not_null()).then(pl.col(k).hash(_HASH_SEED))
+                         .alias(k) for k in kinds])
+
+
+_HASH_SEED = 0x5EED
+
+
+def _linked_rows(hashed: dict[int, tuple[tuple[str, str], pl.DataFrame]], about: Values
+                 ) -> dict[int, pl.Series]:
+    """Per file, the positions of the rows linked to any of the clues (expand_raw's fixpoint on
+    the hashes, for all the subjects at once: a superset of what each one's expansion reads)."""
+    found: dict[str, set[int]] = {}
+    for kind, values in about.items():
+        if values:
+            frame = pl.DataFrame({kind: sorted(values)}, schema={kind: pl.String})
+            found[kind] = set(_hashed(frame, [kind])[kind].to_list())
+
+    def matches(frame: pl.DataFrame) -> pl.Expr:
+        conds = [pl.col(k).is_in(pl.Series(sorted(found[k]), dtype=pl.UInt64).implode())
+                 for k in frame.columns if found.get(k)]
+        return pl.any_horizontal(conds).fill_null(False) if conds else pl.lit(False)
+
+    changed = True
+    while changed:
+        changed = False
+        for key, frame in hashed.values():
+            if key == REQUESTS_ENTITY:
+                continue
+            hit = frame.filter(matches(frame))
+            for kind in hit.columns:
+                new = set(hit[kind].drop_nulls().to_list()) - found.get(kind, set())
+                if new:
+                    found.setdefault(kind, set()).update(new)
+                    changed = True
+    return {i: frame.select(matches(frame).arg_true()).to_series()
+            for i, (_, frame) in hashed.items()}
+
+
 def load_raw_index(landing: Path, quarantine: Path, classification: Classification,
-                   until: date | None = None) -> RawIndex:
+                   until: date | None = None, *, about: Values | None = None) -> RawIndex:
+    """The raw zone's identifiers. With `about` (clue kind -> normalised values of the subjects
+    at hand), only the rows linked to them: two passes over the raw files in batches, the first
+    on 64-bit hashes of the identifiers, so that memory follows the requests and not the book
+    (every row of a 1M-contract landing zone is about 1.5 GiB in memory as text)."""
+    files = list(raw_files(landing, quarantine, classification, until))
+    keep: dict[int, pl.Series] | None = None
+    unreadable: set[int] = set()
+    if about is not None:
+        hashed: dict[int, tuple[tuple[str, str], pl.DataFrame]] = {}
+        for i, (where, entity, path) in enumerate(files):
+            frame = _read_identity(where, entity, path, hashed=True)
+            if frame is None:
+                unreadable.add(i)
+            elif frame.width:
+                hashed[i] = ((entity.system, entity.name), frame)
+        keep = _linked_rows(hashed, about)
     parts: dict[tuple[str, str], list[pl.DataFrame]] = {}
     skipped = 0
-    for where, entity, path in raw_files(landing, quarantine, classification, until):
-        frame = read_raw_csv(path) if where == "landing" else read_quarantine(path)
-        if frame is None:
+    for i, (where, entity, path) in enumerate(files):
+        rows = None
+        if keep is not None and i not in unreadable:
+            rows = keep.get(i)
+            if rows is None or rows.is_empty():
+                continue
+        ident = None if i in unreadable else _read_identity(where, entity, path, rows=rows)
+        if ident is None:
             skipped += 1
             continue
-        ident = identity_frame(frame, entity)
         if ident.width == 0:
             continue
         parts.setdefault((entity.system, entity.name), []).append(

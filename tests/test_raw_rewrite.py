@@ -1,0 +1,69 @@
+"""Removing rows from a landing file, streamed: the bytes of every kept record are preserved.
+
+Why: an erasure rewrites raw deliveries without the subject's rows. The rewrite now matches in
+batches and copies records file to file (a 1M-contract extract is no longer held whole, with its
+records and the new file beside it), so quoted line ends, the last line's end and the batch
+boundaries are checked against the bytes expected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from transforms import landing
+from transforms.classification import load
+
+ENTITY = load().entity("claims", "claims")
+
+
+def remove_ids(*ids: str) -> landing.Matcher:
+    return lambda frame, entity: frame["id"].is_in(list(ids))
+
+
+def plan(path: Path, data: bytes, matcher: landing.Matcher) -> landing.PlannedFile | None:
+    path.write_bytes(data)
+    return landing._plan_csv(path, ENTITY, matcher)
+
+
+@pytest.mark.parametrize("batch", [1, 2, 200_000])
+def test_kept_records_keep_their_bytes_across_batches(tmp_path: Path, batch: int,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(landing, "REWRITE_BATCH_ROWS", batch)
+    data = b'id,text\n1,"two\nlines"\n2,x\n3,"a ""quote"""\n4,\n5,y\n'
+    planned = plan(tmp_path / "f.csv", data, remove_ids("2", "5"))
+    assert planned is not None and planned.tmp is not None
+    expected = b'id,text\n1,"two\nlines"\n3,"a ""quote"""\n4,\n'
+    assert planned.tmp.read_bytes() == expected
+    assert (planned.rows_removed, planned.new_rows) == (2, 3)
+    assert planned.old_sha == hashlib.sha256(data).hexdigest()
+    assert planned.new_sha == hashlib.sha256(expected).hexdigest()
+    assert (tmp_path / "f.csv").read_bytes() == data  # nothing replaced before the commit
+
+
+def test_a_file_without_a_last_line_end_stays_without(tmp_path: Path) -> None:
+    planned = plan(tmp_path / "f.csv", b"id,text\n1,a\n2,b", remove_ids("2"))
+    assert planned is not None and planned.tmp.read_bytes() == b"id,text\n1,a"
+    planned = plan(tmp_path / "g.csv", b"id,text\n1,a\n2,b", remove_ids("1"))
+    assert planned is not None and planned.tmp.read_bytes() == b"id,text\n2,b"
+
+
+def test_every_row_removed_leaves_the_header(tmp_path: Path) -> None:
+    planned = plan(tmp_path / "f.csv", b"id,text\n1,a\n", remove_ids("1"))
+    assert planned is not None and planned.tmp.read_bytes() == b"id,text\n"
+    assert pl.read_csv(planned.tmp, infer_schema=False).height == 0
+
+
+def test_nothing_to_remove_writes_nothing(tmp_path: Path) -> None:
+    assert plan(tmp_path / "f.csv", b"id,text\n1,a\n", remove_ids("9")) is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv"]
+
+
+def test_a_ragged_file_is_refused_without_its_values(tmp_path: Path) -> None:
+    with pytest.raises(landing.RawRewriteError) as err:
+        plan(tmp_path / "f.csv", b"id,text\n1,secret-value,extra\n", remove_ids("1"))
+    assert "secret-value" not in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv"]
