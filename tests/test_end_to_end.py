@@ -2,9 +2,14 @@
 
 One run per session (module fixture): the book is generated, requests of every identifier kind
 are planted in its DPO feed (tests/every_kind.py), an ingest is killed with SIGKILL in the
-middle of a delivery, then scripts/run_pipeline.sh migrates Airflow's SQLite metadata and runs
-the three DAGs with `airflow dags test`; the tests then look at what was published and search
-everything the run wrote for raw identifiers.
+middle of a delivery, then scripts/run_pipeline.sh with SOURCE=postgres starts the project's
+own PostgreSQL server, loads the policy-administration book into it, migrates Airflow's SQLite
+metadata and runs the four DAGs with `airflow dags test`: extract_policy_admin (the database
+pulled by watermark through the Airflow connection, rewriting the policy-admin deliveries with
+the same bytes) and the three of the file drop; the tests then look at what was published and
+search everything the run wrote for raw identifiers. So the database path runs end to end here
+(tests/test_policy_admin_postgres.py has its watermark and redelivery cases); the file drop's
+bytes are the same, and its own DAGs are the three that follow the extract.
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from transforms.operations.leak_scan import identifier_values, scan
 from transforms.privacy.keys import DOMAINS, DomainKeys
 from transforms.privacy.pseudonymise import pseudonymise
 from transforms.rights.requests import FINAL
+from transforms.settings import environment
+from transforms.sources import postgres_server
 from transforms.sources.generate import generate_book
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +57,7 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "DAYS": "3",
         "AS_OF": "2026-11-26",
         "SEED": "7",
+        "SOURCE": "postgres",
     }
     env.pop("PIPELINE_MASTER_KEY_FILE", None)
     env.pop("PIPELINE_MASTER_KEY", None)
@@ -88,6 +96,19 @@ def test_summary_reports_counts_and_where_to_look(pipeline_run: dict) -> None:
     out = pipeline_run["stdout"]
     for word in ("delivered", "quarantined", "loaded", "published", "marts.duckdb"):
         assert word in out
+
+
+def test_policy_admin_came_from_the_database_through_airflow(pipeline_run: dict) -> None:
+    """SOURCE=postgres: the extract DAG ran first and left its watermark; the server is down."""
+    out = pipeline_run["stdout"]
+    assert "airflow dags test extract_policy_admin" in out
+    assert out.index("extract_policy_admin") < out.index("airflow dags test ingest_deliveries")
+    state = json.loads((pipeline_run["data"] / "state" / "policy_admin_watermark.json")
+                       .read_text())
+    assert state["watermark"], "the extract recorded how far it read"
+    with environment(PIPELINE_DATA_DIR=str(pipeline_run["data"])):
+        server = postgres_server.locate()
+        assert not postgres_server.is_running(server), "the run stopped the server it started"
 
 
 def test_quarantine_counts_match_the_planted_defects(pipeline_run: dict) -> None:
