@@ -221,6 +221,19 @@ def test_lineage_events_carry_purpose_and_key_version_and_nothing_raw(
     assert facets["staging.stg_dpo__dpo_subject_requests"]["purpose"] == "dpo"
     assert {f["keyVersion"] for f in facets.values()} == {key_version}
     assert {e["eventType"] for e in dbt_events} == {"START", "COMPLETE"}
+    # the ingest's events lead from each delivered entity to its purposes' tables, with the
+    # same facets dbt's events give those tables
+    ingest_events = [json.loads(p.read_text())
+                     for p in sorted((lineage / "ingest").glob("*.json"))]
+    ingested = {d["name"]: {k: v for k, v in d["facets"]["pseudonymisation"].items()
+                            if not k.startswith("_")}
+                for e in ingest_events for d in e["outputs"]}
+    for entity in classification.entities:
+        for purpose in entity.purposes():
+            table = entity.table_name(purpose)
+            assert ingested[table] == {"purpose": purpose, "keyVersion": key_version,
+                                       "layer": "source"}, table
+            assert table not in facets or facets[table] == ingested[table], table
     text = "\n".join(p.read_text() for p in lineage.rglob("*.json")).lower()
     assert "select " not in text and "compiled" not in text  # no SQL in any event
     landing = sorted((pipeline_run["data"] / "landing").rglob("*.csv"))

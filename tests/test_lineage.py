@@ -1,6 +1,7 @@
 """The dbt lineage emitter (transforms/build/lineage.py) on small manifests: one purpose per
 dataset from its sources, the facet on every dataset, refusal of a model that mixes domains.
-The events of a real run are read in tests/test_end_to_end.py."""
+The ingest's events: from the delivery to each purpose's table. The events of a real run are
+read in tests/test_end_to_end.py."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from transforms.build.lineage import LineageError, emit_dbt_lineage, purposes, read_nodes
+from transforms.build.lineage import (
+    LineageError,
+    emit_dbt_lineage,
+    emit_events,
+    ingest_events,
+    purposes,
+    read_nodes,
+)
 from transforms.classification import load
 
 
@@ -106,3 +114,22 @@ def test_events_are_written_one_file_each_with_the_facet(tmp_path: Path) -> None
 
 def test_nothing_is_emitted_when_dbt_ran_nothing(tmp_path: Path) -> None:
     assert emit_dbt_lineage(tmp_path, tmp_path / "lineage", key_version="kv-x") == 0
+
+
+def test_ingest_events_lead_from_the_delivery_to_each_purposes_table(tmp_path: Path) -> None:
+    classification = load()
+    entity = classification.entity("policy_admin", "contracts")
+    written = emit_events(ingest_events("policy_admin", key_version="kv-test",
+                                        classification=classification), tmp_path, "ingest")
+    events = [json.loads(p.read_text()) for p in sorted((tmp_path / "ingest").glob("*.json"))]
+    assert written == len(events) == len(classification.entities_of("policy_admin"))
+    (event,) = [e for e in events if e["job"]["name"] == "ingest.policy_admin.contracts"]
+    assert event["eventType"] == "COMPLETE"
+    assert [d["name"] for d in event["inputs"]] == ["policy_admin/contracts"]
+    assert "facets" not in event["inputs"][0] or not event["inputs"][0]["facets"]
+    outputs = {d["name"]: {k: v for k, v in d["facets"]["pseudonymisation"].items()
+                           if not k.startswith("_")} for d in event["outputs"]}
+    assert outputs == {entity.table_name(p): {"purpose": p, "keyVersion": "kv-test",
+                                              "layer": "source"}
+                       for p in entity.purposes()}
+    assert len(outputs) >= 2, "contracts serve more than one purpose"

@@ -1,4 +1,5 @@
-"""OpenLineage events for a dbt build, from dbt's own artifacts, to the project's file transport.
+"""OpenLineage events for a dbt build, from dbt's own artifacts, and for each ingest, to the
+project's file transport.
 
 Why our own emitter and not openlineage-dbt: that integration wraps the dbt command line (a
 subprocess, `dbt-ol`) while the pipeline runs dbt in-process (transforms/build/dbt_run.py), and it
@@ -13,8 +14,9 @@ The purpose of a node is read from its upstream sources (`pseudo_<purpose>` and
 model has exactly one; a mart's purpose is also checked against config/classification.yml.
 A node whose sources disagree stops the emission with a LineageError naming the node.
 
-Events go to `<PIPELINE_DATA_DIR>/lineage/dbt/` (one JSON file per event, OpenLineage's file
-transport); the Airflow provider writes its own to `lineage/airflow/` (scripts/pipeline_env.sh).
+Events go to `<PIPELINE_DATA_DIR>/lineage/dbt/` and `lineage/ingest/` (one JSON file per
+event, OpenLineage's file transport); the Airflow provider writes its own to
+`lineage/airflow/` (scripts/pipeline_env.sh).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from transforms.classification import load as load_classification
 
 NAMESPACE = "claims-pseudo-pipeline"  # the jobs' namespace (Airflow's: scripts/pipeline_env.sh)
 DATASET_NAMESPACE = "duckdb://warehouse"
+LANDING_NAMESPACE = "file://landing"  # the deliveries, raw (the ingest's inputs)
 PRODUCER = "https://example.invalid/claims-pseudo-pipeline/transforms/build/lineage.py"
 FACET_SCHEMA = ("https://example.invalid/claims-pseudo-pipeline/spec/"
                 "PseudonymisationDatasetFacet.json")
@@ -203,23 +206,65 @@ def build_events(manifest: dict, run_results: dict, *, key_version: str,
     return events
 
 
+def ingest_events(system: str, *, key_version: str,
+                  classification: Classification | None = None) -> list[Any]:
+    """One COMPLETE RunEvent per entity of a system whose deliveries were just loaded: the
+    landing entity in (raw, in the landing zone: no purpose, no key), and out its pseudonymised
+    tables, one per purpose, with the `pseudonymisation` facet (layer "source", as dbt's events
+    name the same tables). Why: the ingest is where a purpose's data is made, so an auditor
+    following lineage from a mart back must reach the delivery. Names come from the
+    classification only, never from a delivery (a file name is data)."""
+    from openlineage.client.event_v2 import (
+        InputDataset,
+        Job,
+        OutputDataset,
+        Run,
+        RunEvent,
+        RunState,
+    )
+    from openlineage.client.facet_v2 import job_type_job
+
+    classification = classification or load_classification()
+    now = datetime.now(UTC).isoformat()
+    events = []
+    for entity in classification.entities_of(system):
+        outputs = [OutputDataset(namespace=DATASET_NAMESPACE, name=entity.table_name(purpose),
+                                 facets={"pseudonymisation": pseudonymisation_facet(
+                                     purpose, key_version, "source")})
+                   for purpose in entity.purposes()]
+        events.append(RunEvent(
+            eventType=RunState.COMPLETE, eventTime=now, run=Run(runId=str(uuid.uuid4())),
+            job=Job(namespace=NAMESPACE, name=f"ingest.{system}.{entity.name}", facets={
+                "jobType": job_type_job.JobTypeJobFacet(processingType="BATCH",
+                                                        integration="PIPELINE",
+                                                        jobType="JOB")}),
+            inputs=[InputDataset(namespace=LANDING_NAMESPACE, name=f"{system}/{entity.name}")],
+            outputs=outputs, producer=PRODUCER))
+    return events
+
+
+def emit_events(events: list[Any], out_dir: Path, kind: str) -> int:
+    """Write events to `out_dir/kind/` through OpenLineage's file transport (one file per
+    event: <kind>/event-<timestamp>.json); returns how many."""
+    from openlineage.client import OpenLineageClient
+    from openlineage.client.transport.file import FileConfig, FileTransport
+
+    (out_dir / kind).mkdir(parents=True, exist_ok=True)
+    client = OpenLineageClient(transport=FileTransport(
+        FileConfig(log_file_path=str(out_dir / kind / "event"), append=False)))
+    for event in events:
+        client.emit(event)
+    return len(events)
+
+
 def emit_dbt_lineage(target_path: Path, out_dir: Path, *, key_version: str,
                      parent: dict[str, str] | None = None) -> int:
     """Emit the events of the last dbt invocation (its manifest and run_results in
     `target_path`) to `out_dir` through OpenLineage's file transport; returns how many."""
-    from openlineage.client import OpenLineageClient
-    from openlineage.client.transport.file import FileConfig, FileTransport
-
     run_results_path = target_path / "run_results.json"
     if not run_results_path.exists():  # dbt stopped before running anything: nothing ran
         return 0
     manifest = json.loads((target_path / "manifest.json").read_text(encoding="utf-8"))
     run_results = json.loads(run_results_path.read_text(encoding="utf-8"))
     events = build_events(manifest, run_results, key_version=key_version, parent=parent)
-    (out_dir / "dbt").mkdir(parents=True, exist_ok=True)
-    # one file per event: dbt/event-<timestamp>.json
-    client = OpenLineageClient(transport=FileTransport(
-        FileConfig(log_file_path=str(out_dir / "dbt" / "event"), append=False)))
-    for event in events:
-        client.emit(event)
-    return len(events)
+    return emit_events(events, out_dir, "dbt")

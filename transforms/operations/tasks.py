@@ -46,6 +46,11 @@ def ingest_system(system: str, ds: str | None = None, outlet_events=None) -> dic
         "rows_quarantined": sum(r.rows_quarantined for r in reports),
         "rows_loaded": sum(r.rows_loaded for r in reports),
     }
+    if settings.lineage_enabled() and any(r.status == "loaded" for r in reports):
+        from transforms.build.lineage import emit_events, ingest_events
+
+        payload["lineage_events"] = emit_events(
+            ingest_events(system, key_version=keys.key_version), p.lineage, "ingest")
     if outlet_events is not None:
         from transforms.operations.assets import WAREHOUSE, announce
 
