@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from transforms.build import dbt_run
 from transforms.operations.dbt_tasks import DBT_TASKS_ENV, dbt_mode
 from transforms.sources.generate import generate_book
 
@@ -104,7 +105,8 @@ def cosmos_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def _models() -> set[str]:
-    manifest = json.loads((ROOT / "dbt_project" / "target" / "manifest.json").read_text())
+    # where the rendering's `dbt parse` wrote it (its own target under pytest-xdist)
+    manifest = json.loads((dbt_run.TARGET_PATH / "manifest.json").read_text())
     return {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model"}
 
 
