@@ -74,9 +74,15 @@ def dated_folders(landing: Path, system: str) -> list[Delivery]:
     return out
 
 
-def discover(landing: Path, classification: Classification) -> list[Delivery]:
-    """Every delivery folder of a known system, oldest first."""
-    found = [d for system in classification.systems for d in dated_folders(landing, system)]
+def discover(landing: Path, classification: Classification, *,
+             systems: Iterable[str] | None = None, until: date | None = None) -> list[Delivery]:
+    """Every delivery folder of a known system, oldest first; only of `systems` when given,
+    and none dated after `until` (a later delivery belongs to a later run)."""
+    wanted = set(systems) if systems else None
+    found = [d for system in classification.systems
+             if wanted is None or system in wanted
+             for d in dated_folders(landing, system)
+             if until is None or d.delivery_date <= until]
     return sorted(found, key=lambda dl: (dl.delivery_date, dl.system))
 
 

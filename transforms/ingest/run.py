@@ -286,11 +286,7 @@ def ingest(
         # this process holds the warehouse now: what a killed run left behind can go
         remove_leftovers(warehouse, landing, quarantine_root)
         done = loaded_checksums(con)
-        for delivery in discover(landing, classification):
-            if systems and delivery.system not in systems:
-                continue
-            if until is not None and delivery.delivery_date > until:
-                continue
+        for delivery in discover(landing, classification, systems=systems, until=until):
             try:
                 files = read_manifest(delivery, classification)
             except FileNotFoundError as exc:

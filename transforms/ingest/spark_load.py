@@ -353,11 +353,7 @@ def ingest_spark(landing: Path, quarantine_root: Path, keys: DomainKeys, *,
     warehouse = warehouse or settings.spark_warehouse()
     spark = spark_session()
     reports: list[DeliveryReport] = []
-    for delivery in discover(landing, classification):
-        if systems and delivery.system not in systems:
-            continue
-        if until is not None and delivery.delivery_date > until:
-            continue
+    for delivery in discover(landing, classification, systems=systems, until=until):
         try:
             files = read_manifest(delivery, classification)
         except FileNotFoundError as exc:
