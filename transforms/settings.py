@@ -124,6 +124,16 @@ def duckdb_threads() -> int:
     return int(os.environ.get("PIPELINE_DUCKDB_THREADS", str(os.cpu_count() or 1)))
 
 
+def ingest_threads() -> int:
+    """Threads preparing an ingest's work beside its DuckDB writes (PIPELINE_INGEST_THREADS;
+    default 2, at most the cores): the next batch's CSV parse, the gate fingerprints and each
+    purpose's minimised frame are independent polars queries that release the GIL, while the
+    warehouse connection stays in one thread (DuckDB: one writer). 1 prepares serially. Each
+    thread holds one batch's frames, so memory grows with them (transforms/ingest/prepare.py)."""
+    default = min(2, os.cpu_count() or 1)
+    return max(1, int(os.environ.get("PIPELINE_INGEST_THREADS", str(default))))
+
+
 def duckdb_config() -> dict[str, str]:
     """The configuration of a DuckDB connection whose memory must stay bounded: the memory limit
     and the spill directory above (created here, DuckDB does not create its parents), and the

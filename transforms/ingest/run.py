@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -29,6 +30,7 @@ from transforms.ingest.leftovers import remove_leftovers
 from transforms.ingest.load import DeliveryWriter, EntityAudit, loaded_checksums
 from transforms.ingest.minimise import minimise
 from transforms.ingest.orphans import is_parent, parent_links, parents_first, quarantine_orphans
+from transforms.ingest.prepare import collected, ingest_pool, read_ahead
 from transforms.ingest.suppression import drop_erased_subjects, load_suppression
 from transforms.ingest.validation import (
     ROW_INDEX,
@@ -117,6 +119,7 @@ def ingest_entity_file(
     batch_rows: int = BATCH_ROWS,
     delivered: dict[str, set[str]] | None = None,
     where: str | None = None,
+    pool: ThreadPoolExecutor | None = None,
 ) -> tuple[EntityAudit, Path | None]:
     """Stream one delivery file through validation, quarantine and minimisation into `writer`.
 
@@ -130,8 +133,12 @@ def ingest_entity_file(
     path = delivery.path / name
     where = where or f"{delivery.label} ({entity.name})"
     try:
+        if pool is None:
+            with ingest_pool() as own:
+                return _ingest_file(writer, delivery, entity, path, meta, classification, keys,
+                                    quarantine_root, batch_rows, where, delivered, own)
         return _ingest_file(writer, delivery, entity, path, meta, classification, keys,
-                            quarantine_root, batch_rows, where, delivered)
+                            quarantine_root, batch_rows, where, delivered, pool)
     except MalformedCsv:
         found = malformed_row(path, len(read_header(path, where)))
         at = (f"data row {found[0] + 1} (1-based, header excluded) has {found[1]} field(s) "
@@ -152,9 +159,11 @@ def _ingest_file(
     batch_rows: int,
     where: str,
     delivered: dict[str, set[str]] | None,
+    pool: ThreadPoolExecutor,
 ) -> tuple[EntityAudit, Path | None]:
     lf = scan_raw(path, entity, where)
-    flags = duplicate_flags(lf, entity)
+    # the whole-file duplicate pre-pass reads the file beside the first batch's parse
+    flags_ready = pool.submit(duplicate_flags, lf, entity)
     audit = EntityAudit(delivery.system, entity.name, delivery.delivery_date, meta["sha256"],
                         keys.key_version)
     qpath = (quarantine_root / delivery.system / delivery.delivery_date.isoformat()
@@ -169,14 +178,23 @@ def _ingest_file(
     progress = Progress(f"ingest {delivery.label} {entity.name}", total=int(meta["rows"]),
                         logger=log)
     try:
-        for batch in iter_batches(lf, entity, batch_rows):
+        flags: pl.DataFrame | None = None
+        # pure polars work (parse, fingerprints, minimised frames) in the pool; every use of the
+        # warehouse connection here, in this thread, in serial order (transforms/ingest/prepare.py)
+        for batch in read_ahead(iter_batches(lf, entity, batch_rows), pool):
             progress.update(batch.height)
-            fingerprints.record(writer, entity, batch, keys)  # for the gate: keyed hashes only
+            # for the gate: keyed hashes only
+            prints = collected(pool, delivery.delivery_date,
+                               lambda c, b=batch: fingerprints.record(c, entity, b, keys))
+            if flags is None:
+                flags = flags_ready.result()
             lo, hi = batch[ROW_INDEX].min(), batch[ROW_INDEX].max()
             batch_flags = flags.filter(pl.col(ROW_INDEX).is_between(lo, hi))
             result = validate(batch, entity, delivery.delivery_date, batch_flags)
             quarantine_orphans(result, batch, links, delivered, writer.con, keys, suppressed)
             erased = drop_erased_subjects(result, entity, suppressed, keys)  # not loaded, not kept
+            minimised = [pool.submit(minimise, result.clean, entity, purpose, keys,
+                                     delivery.delivery_date) for purpose in purposes]
             if accepted_keys is not None:
                 accepted_keys.update(result.clean[entity.key[0]].drop_nulls().to_list())
             audit.rows_read += result.rows_read
@@ -191,9 +209,11 @@ def _ingest_file(
                 if qwriter is None:
                     qwriter = _quarantine_writer(qpath, table.schema)
                 qwriter.write_table(table.cast(qwriter.schema))
-            for purpose in purposes:
-                frame = minimise(result.clean, entity, purpose, keys, delivery.delivery_date)
-                writer.append(entity.table_name(purpose), frame)
+            prints.result().replay(writer)
+            for purpose, frame in zip(purposes, minimised, strict=True):
+                writer.append(entity.table_name(purpose), frame.result())
+        if flags is None:  # an empty file: the pre-pass's errors still surface
+            flags_ready.result()
     finally:
         progress.close(failed=sys.exc_info()[0] is not None)
         if qwriter is not None:
@@ -212,8 +232,10 @@ def ingest_delivery(
     keys: DomainKeys,
     quarantine_root: Path,
     batch_rows: int = BATCH_ROWS,
+    pool: ThreadPoolExecutor | None = None,
 ) -> DeliveryReport:
-    """Load one delivery, all files or none; keep its quarantine only when the load commits."""
+    """Load one delivery, all files or none; keep its quarantine only when the load commits.
+    `pool`: the preparation threads (transforms/ingest/prepare.py), else one of its own."""
     files = read_manifest(delivery, classification)
     audits: list[EntityAudit] = []
     quarantined: list[Path] = []
@@ -233,7 +255,7 @@ def ingest_delivery(
                 where = f"{delivery.label}, file {positions[name]} of {len(files)} ({e.name})"
                 audit, qtmp = ingest_entity_file(writer, delivery, name, files[name],
                                                  classification, keys, quarantine_root,
-                                                 batch_rows, delivered, where)
+                                                 batch_rows, delivered, where, pool)
                 writer.audit(audit)
                 audits.append(audit)
                 if qtmp is not None:
@@ -282,6 +304,7 @@ def ingest(
     # a large delivery's single transaction does not hold all its rows in memory
     con = duckdb.connect(str(warehouse), config=settings.duckdb_config())
     con.execute("set enable_progress_bar = false")  # logs, not a terminal
+    pool = ingest_pool()
     try:
         # this process holds the warehouse now: what a killed run left behind can go
         remove_leftovers(warehouse, landing, quarantine_root)
@@ -301,7 +324,7 @@ def ingest(
                 reports.append(DeliveryReport(delivery.label, "already_loaded"))
                 continue
             report = ingest_delivery(con, delivery, classification, keys, quarantine_root,
-                                     batch_rows)
+                                     batch_rows, pool)
             log.info(
                 "%s: read %d, quarantined %d, loaded %d (key version %s)",
                 delivery.label, report.rows_read, report.rows_quarantined, report.rows_loaded,
@@ -309,5 +332,6 @@ def ingest(
             )
             reports.append(report)
     finally:
+        pool.shutdown(wait=True, cancel_futures=True)
         con.close()
     return reports
