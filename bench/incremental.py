@@ -28,11 +28,12 @@ import json
 import os
 import resource
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -63,6 +64,7 @@ class Timing:
     wall: float
     cpu: float = 0.0
     peak_rss: int = 0
+    tasks: dict[str, float] = field(default_factory=dict)  # task -> seconds (Airflow's record)
 
     @property
     def cores(self) -> float:
@@ -93,8 +95,26 @@ def _timed(env: dict[str, str], command: str, log: Path) -> Timing:
 
 
 def _run_dags(env: dict[str, str], day: date, log: Path) -> dict[str, Timing]:
-    return {dag: _timed(env, f"uv run python -m transforms.operations.airflow_run {dag} {day}", log)
-            for dag in DAGS}
+    timings = {}
+    for dag in DAGS:
+        command = f"uv run python -m transforms.operations.airflow_run {dag} {day}"
+        timings[dag] = _timed(env, command, log)
+        timings[dag].tasks = _task_seconds(Path(env["AIRFLOW_HOME"]), dag)
+    return timings
+
+
+def _task_seconds(airflow_home: Path, dag: str) -> dict[str, float]:
+    """Each task's duration in the DAG's latest run, from Airflow's own metadata (what a run
+    still spends, task by task; a skipped task has none)."""
+    con = sqlite3.connect(f"file:{airflow_home / 'airflow.db'}?mode=ro", uri=True)
+    try:
+        rows = con.execute(
+            "select task_id, duration from task_instance where dag_id = ? and run_id = "
+            "(select run_id from dag_run where dag_id = ? order by id desc limit 1) "
+            "order by start_date", [dag, dag]).fetchall()
+    finally:
+        con.close()
+    return {task: float(seconds) for task, seconds in rows if seconds is not None}
 
 
 def _load() -> str:
@@ -141,6 +161,12 @@ def main(argv: list[str] | None = None) -> int:
               + " ".join(f"{t.wall:>7.1f} /{t.cpu:>6.1f} /{t.peak_rss / 2**30:>5.2f} GiB"
                          for t in (dags[d] for d in DAGS))
               + f" {total:>8.1f}s {total / full:>7.1%} {cpu:>7.1f} {cpu / total:>6.2f}")
+    print("\ntasks of 0.5 s or more (Airflow's durations; the rest of a DAG's wall is Airflow's "
+          "start and bookkeeping):")
+    for name, dags in runs.items():
+        spent = [f"{task} {sec:.1f}" for d in DAGS for task, sec in dags[d].tasks.items()
+                 if sec >= 0.5]
+        print(f"  {name:<12} " + ", ".join(spent))
     ingest = runs["full"]["ingest_deliveries"]
     print(f"\ningest_deliveries (full): {ingest.cores:.2f} cores busy (CPU s / wall s), "
           f"peak RSS {ingest.peak_rss / 2**30:.2f} GiB")
@@ -153,6 +179,13 @@ def main(argv: list[str] | None = None) -> int:
           f"{(noop - 3 * start) / full:.1%} (target <= 5 % plus Airflow's start)")
     print(f"one new day {day / full:.1%} of the full run; beyond Airflow's start per DAG "
           f"{(day - 3 * start) / full:.1%} (target <= 15 %)")
+    print(f"ratio: no-op / full {noop / full:.1%} (beyond Airflow's start "
+          f"{(noop - 3 * start) / full:.1%}, target <= 5 %); one new day / full "
+          f"{day / full:.1%} (beyond Airflow's start "
+          f"{(day - 3 * start) / full:.1%}, target <= 15 %); book {args.contracts:,}")
+    for name, dags in runs.items():
+        print(f"ratio: peak RSS per DAG, {name}: " + ", ".join(
+            f"{d} {dags[d].peak_rss / 2**30:.2f} GiB ({dags[d].cores:.2f} cores)" for d in DAGS))
     print(f"load average after: {_load()}")
     if not args.keep:
         shutil.rmtree(base, ignore_errors=True)

@@ -142,6 +142,8 @@ def main() -> None:
         ratio = (pipe["rows"] / pipe["wall"]) / (duck["rows"] / duck["wall"])
         print(f"pipeline / read_csv rows per second: {ratio:.2f} (target >= 0.25); the pipeline "
               f"takes {pipe['wall'] / duck['wall']:.1f}x DuckDB's load time")
+        print(f"ratio: ingest / DuckDB read_csv rows per second {ratio:.2f} (target >= 0.25); "
+              f"ingest {pipe['cpu'] / pipe['wall']:.2f} cores busy, peak {pipe['peak_mb']:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -175,6 +175,10 @@ def run_rates(sizes: list[int], keys: DomainKeys, kinds: list[str]) -> None:
                   + (f"{multi / 1e6:>10.2f}{engine / multi:>13.2f}" if multi
                      else f"{'n/a':>10}{'n/a':>13}")
                   + cpu_ratio + hmac_ratio + f"{load:>8.1f}", flush=True)
+            # gathered by bench/all.py: the engine against the 2-core openssl limit and the loop
+            vs_openssl = f"{engine / multi:.2f}" if multi else "n/a"
+            print(f"ratio: {kind} ({n:,}): engine / openssl -multi 2 {vs_openssl}, engine / "
+                  f"Python loop {engine / plain:.1f}x (target >= 0.5 of openssl)", flush=True)
             del frame, out, normalised
 
 
