@@ -11,7 +11,8 @@ ingest's; only the order in which independent frames are computed changes.
 
 Memory: at most `settings.ingest_threads()` frames are computed at once, each of one batch
 (`BATCH_ROWS`), and the next batch is read ahead by one: the peak grows by about one batch, not
-with the book (measured in bench/incremental.py's ingest figures).
+with the book. Measured on a 200,000-contract landing zone (733,540 rows): peak RSS 1,074 MiB
+with one thread, 1,222 MiB with two (+14 %); policy_admin alone 1,076 / 1,197 MiB.
 """
 
 from __future__ import annotations
