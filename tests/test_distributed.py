@@ -212,3 +212,15 @@ def test_long_data_paths_get_a_short_broker_socket(tmp_path: Path) -> None:
     layout = distributed.Layout(tmp_path / ("x" * 120))
     assert len(str(layout.redis_socket)) <= 107
     assert distributed.Layout(tmp_path).redis_socket.parent == tmp_path / "redis"
+
+
+def test_the_leftover_check_finds_a_process_of_the_run(tmp_path: Path) -> None:
+    """The check above on a planted process: one whose environment points at the data dir."""
+    planted = subprocess.Popen(["sleep", "60"], env={**os.environ,
+                                                      "PIPELINE_DATA_DIR": str(tmp_path / "data")})
+    try:
+        assert any(line.startswith(f"{planted.pid}:") for line in _processes_of(tmp_path))
+    finally:
+        planted.kill()
+        planted.wait()
+    assert _processes_of(tmp_path) == []
