@@ -17,6 +17,7 @@ DISTRIBUTED_TEST_ENGINE=spark runs this module on Spark once they are merged).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -89,19 +90,34 @@ def distributed_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     base = tmp_path_factory.mktemp("distributed")
     key = os.urandom(32).hex()
     started = time.monotonic()
-    proc = subprocess.run(
+    # its own session: on a timeout or an interrupted test session, the whole command gets
+    # SIGINT, as from Ctrl-C, and stops what it started
+    proc = subprocess.Popen(
         ["make", "--no-print-directory", "run-distributed", "CONTRACTS=300", "DAYS=1",
          f"AS_OF={AS_OF}", f"ENGINE={ENGINE}"],
-        cwd=ROOT, env=_env(base, key), capture_output=True, text=True, timeout=1500)
+        cwd=ROOT, env=_env(base, key), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True, start_new_session=True)
+    try:
+        stdout, _ = proc.communicate(timeout=1500)
+    finally:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError, subprocess.TimeoutExpired):
+                os.killpg(proc.pid, signal.SIGINT)
+                proc.communicate(timeout=120)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     seconds = time.monotonic() - started
-    (base / "stdout.log").write_text(proc.stdout + proc.stderr)
+    (base / "stdout.log").write_text(stdout)
     left = _processes_of(base)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     layout = distributed.Layout(base / "data")
+    live_groups = _live_groups(layout)
+    assert proc.returncode == 0, stdout[-6000:]
     runs = _query(layout, "select dag_id, run_id, state from dag_run order by id")
     tis = _query(layout, "select dag_id, run_id, task_id, state, external_executor_id, queue "
                          "from task_instance")
-    return {"base": base, "layout": layout, "stdout": proc.stdout, "key": key, "left": left,
+    return {"base": base, "layout": layout, "stdout": stdout, "key": key, "left": left,
+            "live_groups": live_groups,
             "runs": runs, "tis": tis, "seconds": seconds}
 
 
@@ -140,9 +156,25 @@ def test_the_gate_passed_and_the_publication_is_the_build_run(distributed_run: d
     assert publication["tables"]["actuarial.policy_exposure"] > 0
 
 
+def _live_groups(layout: distributed.Layout) -> dict[str, int]:
+    """The process groups the command started that still hold a process."""
+    groups = json.loads((layout.logs / distributed.PROCESS_GROUPS).read_text())
+    live = {}
+    for name, pgid in groups.items():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            continue
+        live[name] = pgid
+    return live
+
+
 def test_nothing_it_started_is_left_running(distributed_run: dict) -> None:
     assert distributed_run["left"] == []
     layout = distributed_run["layout"]
+    assert distributed_run["live_groups"] == {}
+    assert set(json.loads((layout.logs / distributed.PROCESS_GROUPS).read_text())) == {
+        "redis", "api-server", "scheduler", "dag-processor", "celery-worker"}
     assert not (postgres_server.locate(layout.postgres).cluster / "postmaster.pid").exists()
     assert not layout.redis_socket.exists()
     assert "== stopped: redis, api-server, scheduler, dag-processor, celery-worker, postgresql" \
@@ -191,6 +223,7 @@ def test_ctrl_c_stops_what_was_started(tmp_path: Path) -> None:
             proc.wait()
     assert "== stopped: redis" in out
     assert _processes_of(tmp_path) == []
+    assert _live_groups(distributed.Layout(tmp_path / "data")) == {}
 
 
 def test_broker_listens_on_no_port_and_keeps_nothing(tmp_path: Path) -> None:
@@ -215,12 +248,18 @@ def test_long_data_paths_get_a_short_broker_socket(tmp_path: Path) -> None:
 
 
 def test_the_leftover_check_finds_a_process_of_the_run(tmp_path: Path) -> None:
-    """The check above on a planted process: one whose environment points at the data dir."""
-    planted = subprocess.Popen(["sleep", "60"], env={**os.environ,
-                                                      "PIPELINE_DATA_DIR": str(tmp_path / "data")})
+    """The checks above on a planted process: one whose environment points at the data dir,
+    in a process group recorded as the command's."""
+    layout = distributed.Layout(tmp_path / "data")
+    layout.logs.mkdir(parents=True)
+    planted = subprocess.Popen(["sleep", "60"], start_new_session=True,
+                               env={**os.environ, "PIPELINE_DATA_DIR": str(layout.data)})
+    (layout.logs / distributed.PROCESS_GROUPS).write_text(json.dumps({"planted": planted.pid}))
     try:
         assert any(line.startswith(f"{planted.pid}:") for line in _processes_of(tmp_path))
+        assert _live_groups(layout) == {"planted": planted.pid}
     finally:
         planted.kill()
         planted.wait()
     assert _processes_of(tmp_path) == []
+    assert _live_groups(layout) == {}

@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -59,6 +60,7 @@ METADATA_DATABASE = "airflow"
 WORKER_CONCURRENCY = 2
 WORKER_NAME = "pipeline-worker@%h"
 RUN_ID_PREFIX = "distributed"
+PROCESS_GROUPS = "process-groups.json"
 # Unix socket paths are limited to 107 bytes
 _MAX_SOCKET_PATH = 100
 
@@ -160,10 +162,15 @@ def commands() -> dict[str, list[str]]:
 
 def _spawn(components: airflow_ui.Components, name: str, cmd: list[str], env: dict[str, str],
            log_dir: Path) -> None:
+    """Start a component in its own session (its process group id is its pid), and record the
+    groups started so far in log_dir/process-groups.json: a check for leftovers needs them, as
+    Celery and Airflow overwrite their processes' titles (and with them /proc/<pid>/environ)."""
     with open(log_dir / f"{name}.log", "ab") as log:
         components.procs[name] = subprocess.Popen(
             cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True)
+    (log_dir / PROCESS_GROUPS).write_text(
+        json.dumps({n: p.pid for n, p in components.procs.items()}), encoding="ascii")
 
 
 def start_redis(components: airflow_ui.Components, layout: Layout, timeout: float = 30) -> None:
