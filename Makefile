@@ -13,15 +13,18 @@ HORIZON_DAYS ?= 7
 # the project starts itself, pulled by the extract_policy_admin DAG)
 SOURCE ?= files
 AIRFLOW_UI_PORT ?= 8080
+# the engine of `make run-distributed` (spark or duckdb)
+ENGINE ?= spark
 export UV_PYTHON := 3.11
 # uv on PATH, or the module pip installed (a fresh machine may not have put it on PATH)
 UV = $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 
-.PHONY: help install run next-day test lint key bench bench-incremental clean clean-warehouse docs airflow
+.PHONY: help install run run-distributed next-day test lint key bench bench-incremental clean clean-warehouse docs airflow
 
 help:
 	@echo "make run    - generate the synthetic source systems and run the whole pipeline through Airflow"
 	@echo "make run SOURCE=postgres - the same, with policy administration as a PostgreSQL database"
+	@echo "make run-distributed - the same DAGs through the CeleryExecutor (PostgreSQL, redis, one worker; ENGINE=spark|duckdb)"
 	@echo "make next-day - add the next day's deliveries of the same book and run the pipeline for it"
 	@echo "make test   - run the whole test suite (lint included)"
 	@echo "make airflow - the Airflow UI and scheduler on http://127.0.0.1:8080 (AIRFLOW_UI_PORT); Ctrl-C stops it"
@@ -41,6 +44,12 @@ run: install key
 	CONTRACTS=$(CONTRACTS) DAYS=$(DAYS) AS_OF=$(AS_OF) SEED=$(SEED) \
 		HORIZON_DAYS=$(HORIZON_DAYS) SOURCE=$(SOURCE) bash scripts/run_pipeline.sh
 
+run-distributed: install key
+	bash scripts/install-postgres.sh
+	bash scripts/install-redis.sh
+	CONTRACTS=$(CONTRACTS) DAYS=$(DAYS) AS_OF=$(AS_OF) SEED=$(SEED) \
+		HORIZON_DAYS=$(HORIZON_DAYS) PIPELINE_ENGINE=$(ENGINE) bash scripts/run_distributed.sh
+
 next-day: install key
 	NEXT_DAY=1 SOURCE=$(SOURCE) bash scripts/run_pipeline.sh
 
@@ -50,6 +59,7 @@ airflow: install key
 test: install
 	bash scripts/install-chromium.sh
 	bash scripts/install-postgres.sh
+	bash scripts/install-redis.sh
 	$(UV) run ruff check .
 	$(UV) run python -m transforms.build.dbt_schema check
 	$(UV) run pytest -q -n 2 --dist loadfile

@@ -185,20 +185,22 @@ def start(base: Path | None = None) -> Server:
                "-c unix_socket_permissions=0700")
     _run([str(binaries / "pg_ctl"), "-D", str(server.cluster), "-l", str(log), "-o", options,
           "-w", "-t", "60", "start"], "pg_ctl start")
-    _create_database(server)
+    create_database(server, DATABASE)
     return server
 
 
-def _create_database(server: Server) -> None:
+def create_database(server: Server, name: str) -> None:
+    """Create the database `name` in the running cluster unless it exists (the policy
+    administration's; Airflow's metadata database for `make run-distributed`)."""
     import psycopg2
 
     con = psycopg2.connect(host=str(server.socket_dir), port=PORT, dbname="postgres", user=USER)
     try:
         con.autocommit = True
         with con.cursor() as cur:
-            cur.execute("select 1 from pg_database where datname = %s", [DATABASE])
+            cur.execute("select 1 from pg_database where datname = %s", [name])
             if cur.fetchone() is None:
-                cur.execute(f'create database "{DATABASE}"')
+                cur.execute(f'create database "{name}"')
     finally:
         con.close()
 
