@@ -14,7 +14,7 @@ HORIZON_DAYS ?= 7
 SOURCE ?= files
 AIRFLOW_UI_PORT ?= 8080
 # the engine of `make run-distributed` (spark or duckdb)
-ENGINE ?= spark
+ENGINE ?= duckdb
 export UV_PYTHON := 3.11
 # uv on PATH, or the module pip installed (a fresh machine may not have put it on PATH)
 UV = $(shell command -v uv 2>/dev/null || echo python3 -m uv)
@@ -24,7 +24,7 @@ UV = $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 help:
 	@echo "make run    - generate the synthetic source systems and run the whole pipeline through Airflow"
 	@echo "make run SOURCE=postgres - the same, with policy administration as a PostgreSQL database"
-	@echo "make run-distributed - the same DAGs through the CeleryExecutor (PostgreSQL, redis, one worker; ENGINE=spark|duckdb)"
+	@echo "make run-distributed - the same DAGs through the CeleryExecutor (PostgreSQL, redis, one worker; ENGINE=duckdb|spark)"
 	@echo "make next-day - add the next day's deliveries of the same book and run the pipeline for it"
 	@echo "make test   - run the whole test suite (lint included)"
 	@echo "make airflow - the Airflow UI and scheduler on http://127.0.0.1:8080 (AIRFLOW_UI_PORT); Ctrl-C stops it"

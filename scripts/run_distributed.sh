@@ -5,13 +5,13 @@
 # or Unix sockets; the three DAGs of `make run` in the same order for the same logical date;
 # everything stopped on exit, failure and Ctrl-C included.
 # Parameters from the environment: CONTRACTS, DAYS, AS_OF, SEED, HORIZON_DAYS (as `make run`),
-# PIPELINE_ENGINE (spark unless set: the workers inherit it).
+# PIPELINE_ENGINE (duckdb unless set: the workers inherit it).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/pipeline_env.sh"
 cd "$ROOT"
 CONTRACTS="${CONTRACTS:-50000}"; DAYS="${DAYS:-3}"; AS_OF="${AS_OF:-2026-11-26}"; SEED="${SEED:-42}"
 HORIZON_DAYS="${HORIZON_DAYS:-7}"
-export PIPELINE_ENGINE="${PIPELINE_ENGINE:-spark}"
+export PIPELINE_ENGINE="${PIPELINE_ENGINE:-duckdb}"
 mkdir -p "$PIPELINE_DATA_DIR/logs" "$AIRFLOW_HOME"
 LOG="$PIPELINE_DATA_DIR/logs/run-distributed-$(date -u +%Y%m%dT%H%M%SZ).log"
 echo "== source systems: $CONTRACTS contracts, $DAYS deliveries up to $AS_OF (seed $SEED)" | tee -a "$LOG"
