@@ -8,6 +8,7 @@ rows with the same reasons, the reports the same counts; and nothing Spark wrote
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import date
 from pathlib import Path
@@ -17,11 +18,13 @@ import polars as pl
 import pytest
 
 from transforms import settings
+from transforms.checksums import file_sha256
 from transforms.classification import load as load_classification
 from transforms.ingest.minimise import minimise
 from transforms.ingest.run import ingest
 from transforms.ingest.validation import read_raw, validate
 from transforms.privacy.keys import load_domain_keys
+from transforms.rights.processing import RESOLVED, RESOLVED_KEYS
 from transforms.sources.generate import generate_book
 
 AS_OF = date(2026, 11, 26)
@@ -30,26 +33,41 @@ pytestmark = pytest.mark.spark
 
 @pytest.fixture(scope="module")
 def both_engines(tmp_path_factory: pytest.TempPathFactory):
-    """One landing zone through both ingests; the Spark session is stopped afterwards."""
+    """One landing zone (every system) through both ingests, then each engine's dbt build,
+    gate and publication (the pipeline's own task functions, transforms/operations/tasks.py,
+    with PIPELINE_ENGINE set), each in its data directory; the Spark session is stopped
+    afterwards, also on failure."""
     tmp = tmp_path_factory.mktemp("engines")
     key = os.urandom(32).hex()
     landing = tmp / "landing"
     generate_book(landing, 300, 1, AS_OF, 42, truth_dir=tmp / "truth")
-    with settings.environment(PIPELINE_MASTER_KEY=key, PIPELINE_DATA_DIR=str(tmp / "data"),
-                              PIPELINE_SPARK_WAREHOUSE=str(tmp / "spark-warehouse")):
-        from transforms.engines.spark_session import stop_spark_session
-        from transforms.ingest.spark_load import ingest_spark
+    common = {"PIPELINE_MASTER_KEY": key, "PIPELINE_SPARK_WAREHOUSE": str(tmp / "spark-warehouse")}
+    from transforms.engines.spark_session import stop_spark_session
+    from transforms.ingest.spark_load import ingest_spark
+    from transforms.operations.tasks import build_marts, gate_marts, publish_marts
 
-        keys = load_domain_keys()
-        duck = ingest(landing, tmp / "warehouse.duckdb", tmp / "q-duckdb", keys,
-                      systems=["claims"], until=AS_OF)
-        try:
-            spark = ingest_spark(landing, tmp / "q-spark", keys, systems=["claims"],
-                                 until=AS_OF, warehouse=str(tmp / "spark-warehouse"))
-        finally:
-            stop_spark_session()
+    published: dict[str, dict] = {}
+    try:
+        with settings.environment(**common, PIPELINE_ENGINE="duckdb",
+                                  PIPELINE_DATA_DIR=str(tmp / "duck")):
+            keys = load_domain_keys()
+            duck = ingest(landing, tmp / "duck" / "warehouse.duckdb", tmp / "q-duckdb", keys,
+                          until=AS_OF)
+            build_marts(AS_OF.isoformat())
+            gate_marts()
+            published["duckdb"] = publish_marts("run-duckdb")
+        with settings.environment(**common, PIPELINE_ENGINE="spark",
+                                  PIPELINE_DATA_DIR=str(tmp / "data")):
+            spark = ingest_spark(landing, tmp / "q-spark", keys, until=AS_OF,
+                                 warehouse=str(tmp / "spark-warehouse"))
+            # the models only: dbt's data tests on Spark (~160 Spark jobs) cost minutes here
+            build_marts(AS_OF.isoformat(), data_tests=False)
+            gate_marts()
+            published["spark"] = publish_marts("run-spark")
+    finally:
+        stop_spark_session()
     yield {"tmp": tmp, "key": key, "keys": keys, "duck": duck, "spark": spark,
-           "landing": landing}
+           "landing": landing, "published": published}
 
 
 def _duckdb_tables(path: Path) -> dict[str, pl.DataFrame]:
@@ -65,16 +83,19 @@ def _duckdb_tables(path: Path) -> dict[str, pl.DataFrame]:
 
 def test_every_pseudo_table_is_equal(both_engines) -> None:
     tmp = both_engines["tmp"]
-    duck = _duckdb_tables(tmp / "warehouse.duckdb")
-    assert set(duck) == {"pseudo_actuarial.claims__claims",
-                         "pseudo_actuarial.claims__claim_transactions"}
+    duck = _duckdb_tables(tmp / "duck" / "warehouse.duckdb")
+    assert {"pseudo_actuarial.claims__claims", "pseudo_actuarial.claims__claim_transactions",
+            "pseudo_marketing.policy_admin__contracts"} <= set(duck)
+    resolutions = {RESOLVED.format(d=d) for d in RESOLVED_KEYS}  # rights' tables, not ingest's
+    assert sum(frame.height for frame in duck.values()) > 500
     for name, frame in duck.items():
+        if name in resolutions:
+            continue
         schema, table = name.split(".")
         spark = pl.read_parquet(str(tmp / "spark-warehouse" / schema / table / "**/*.parquet"),
                                 hive_partitioning=True)
         assert sorted(spark.columns) == sorted(frame.columns), name
         spark = spark.select(frame.columns).cast(frame.schema)
-        assert frame.height > 50
         assert spark.sort(frame.columns).equals(frame.sort(frame.columns)), name
 
 
@@ -139,3 +160,160 @@ def test_engine_setting_refuses_an_unknown_engine(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(ValueError, match="PIPELINE_ENGINE"):
         settings.engine()
 
+
+
+# -- the marts: dbt on both engines, the same gate, the same publication ----------------------
+
+
+def _published_marts(publication: Path) -> dict[str, tuple[list, pl.DataFrame]]:
+    """mart -> ((column, type) list, rows) from a publication's marts.duckdb."""
+    con = duckdb.connect(str(publication / "marts.duckdb"), read_only=True)
+    try:
+        out = {}
+        for mart in load_classification().marts:
+            rel = con.sql(f'select * from "{mart.schema}"."{mart.table}"')
+            out[mart.name] = (list(zip(rel.columns, map(str, rel.types), strict=True)),
+                              pl.from_arrow(rel.to_arrow_table()))
+        return out
+    finally:
+        con.close()
+
+
+def test_published_marts_are_equal(both_engines) -> None:
+    """The same landing zone, ingested, built, gated and published on each engine: every mart
+    has the same columns of the same types and the same rows, exactly (pseudonyms, amounts to
+    the cent, the double `frequency` bit for bit: frequency_severity.sql computes it in double
+    from its first operation on both engines); the Parquet extracts hold the same rows."""
+    duck_pub = both_engines["published"]["duckdb"]["publication"]
+    spark_pub = both_engines["published"]["spark"]["publication"]
+    duck, spark = _published_marts(Path(duck_pub)), _published_marts(Path(spark_pub))
+    assert set(duck) == set(spark)
+    assert both_engines["published"]["duckdb"]["tables"] == \
+        both_engines["published"]["spark"]["tables"]
+    for name, (columns, frame) in duck.items():
+        assert spark[name][0] == columns, name
+        other = spark[name][1]
+        assert other.sort(frame.columns).equals(frame.sort(frame.columns)), name
+    assert duck["actuarial.policy_exposure"][1].height > 50
+    assert duck["actuarial.frequency_severity"][1]["frequency"].drop_nulls().len() > 0
+    extracts = sorted(p.name for p in (Path(duck_pub) / "extracts").glob("*.parquet"))
+    assert extracts == sorted(p.name for p in (Path(spark_pub) / "extracts").glob("*.parquet"))
+    for name in extracts:  # the same bytes: publish writes each extract in a total order
+        assert file_sha256(Path(spark_pub) / "extracts" / name) == \
+            file_sha256(Path(duck_pub) / "extracts" / name), name
+
+
+def test_the_gate_ran_the_same_rules_on_the_spark_marts(both_engines) -> None:
+    """The Spark run's gate summary: passed, the same checks (rule, table, column) as on
+    DuckDB, with its keyed-fingerprint and foreign-pseudonym rules run (not skipped), over the
+    row counts that were published; and no pseudonym of a mart in anything the gate wrote."""
+    tmp = both_engines["tmp"]
+    summaries = {}
+    for engine, folder in (("duckdb", "duck"), ("spark", "data")):
+        summaries[engine] = json.loads((tmp / folder / "gx" / "gate-summary.json").read_text())
+    spark = summaries["spark"]
+    assert spark["passed"] and not spark["skipped_rules"]
+
+    def checks(summary: dict) -> list[tuple]:
+        return sorted((c["rule"], c["table"], c.get("column") or "") for c in summary["checks"])
+
+    assert checks(spark) == checks(summaries["duckdb"]) and len(spark["checks"]) > 50
+    assert {t: v["rows"] for t, v in spark["tables"].items()} == \
+        both_engines["published"]["spark"]["tables"]
+    marts = _published_marts(Path(both_engines["published"]["spark"]["publication"]))
+    pseudonyms = set(marts["actuarial.policy_exposure"][1]["contract_key"].to_list())
+    assert sum(1 for _ in pseudonyms) > 20  # a count in the message, never the values
+    written = [p for p in (tmp / "data" / "gx").rglob("*") if p.is_file()]
+    assert written
+    for path in written:
+        text = path.read_text(encoding="utf-8", errors="replace")
+        assert not any(p in text for p in pseudonyms), path.relative_to(tmp)
+
+
+def test_spark_ingest_fingerprints_equal_the_duckdb_ingests(both_engines) -> None:
+    """The gate's keyed fingerprints written by the Spark ingest (as the gate reads them from
+    the Spark build's database) are the DuckDB ingest's, table by table."""
+    tmp = both_engines["tmp"]
+
+    def prints(path: Path) -> dict[str, set]:
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            names = [t for (t,) in con.execute(
+                "select table_name from duckdb_tables() where schema_name = "
+                "'gate_fingerprints'").fetchall()]
+            return {t: set(con.execute(
+                f'select fingerprint, chars, _delivery_date, _key_version '
+                f'from gate_fingerprints."{t}"').fetchall()) for t in names}
+        finally:
+            con.close()
+
+    duck = prints(tmp / "duck" / "warehouse.duckdb")
+    spark = prints(tmp / "data" / "spark-marts.duckdb")
+    assert set(duck) == set(spark) and len(duck) >= 4
+    for name, rows in duck.items():
+        assert spark[name] == rows, name
+
+
+def test_the_gate_finds_a_raw_value_in_a_spark_mart(both_engines, tmp_path: Path) -> None:
+    """A delivered identifier copied into a Spark mart (in a copy of the Spark build's
+    database): the shared gate, with the fingerprints the Spark ingest wrote, refuses it,
+    naming rule, mart, column and count, never the value."""
+    import shutil
+
+    from expectations import KnownValues, foreign_pseudonyms, run_gate
+
+    tmp = both_engines["tmp"]
+    marts = tmp_path / "spark-marts.duckdb"
+    shutil.copy(tmp / "data" / "spark-marts.duckdb", marts)
+    raw = pl.read_csv(both_engines["landing"] / "policy_admin" / AS_OF.isoformat()
+                      / "contracts.csv", infer_schema=False)
+    value = raw["contract_number"].drop_nulls()[0]
+    con = duckdb.connect(str(marts))
+    try:
+        con.execute("update actuarial.policy_exposure set product = ? where rowid = 0", [value])
+    finally:
+        con.close()
+    with settings.environment(PIPELINE_MASTER_KEY=both_engines["key"]):
+        result = run_gate(marts, known_values=KnownValues.from_warehouse(
+            marts, both_engines["keys"]), foreign_pseudonyms=foreign_pseudonyms(marts),
+            gx_root=tmp_path / "gx")
+    assert not result.passed
+    leaks = [f for f in result.findings if f.table == "actuarial.policy_exposure"
+             and f.column == "product" and str(f.rule) == "known_value"]
+    assert leaks and all(f.count >= 1 for f in leaks)
+    assert value not in result.summary()
+    assert value not in (tmp_path / "gx" / "gate-summary.json").read_text()
+
+
+# -- what refuses on Spark (no Spark session: the task functions' first decisions) ------------
+
+
+def test_rights_and_retention_refuse_on_spark(tmp_path: Path, master_key_hex: str) -> None:
+    """On the Spark engine, delivered subject requests stop the build (never published
+    unapplied), retention refuses, and the gate and publish refuse without a Spark build; with
+    no request delivered the requests step records that there was nothing to apply."""
+    from transforms.build.spark_marts import SparkMartsMissing, gate_database
+    from transforms.operations.rights_tasks import (
+        apply_retention_rules,
+        process_subject_requests,
+    )
+    from transforms.operations.spark_limits import NotOnSpark, delivered_subject_requests
+
+    warehouse = tmp_path / "spark-warehouse"
+    with settings.environment(PIPELINE_ENGINE="spark", PIPELINE_DATA_DIR=str(tmp_path / "data"),
+                              PIPELINE_SPARK_WAREHOUSE=str(warehouse)):
+        assert delivered_subject_requests() == 0
+        state = process_subject_requests(AS_OF.isoformat(), state="rights-build")
+        assert state["engine"] == "spark" and state["requests_delivered"] == 0
+        with pytest.raises(NotOnSpark, match="retention .* not supported on the spark engine"):
+            apply_retention_rules(AS_OF.isoformat())
+        with pytest.raises(SparkMartsMissing, match="PIPELINE_ENGINE=spark"):
+            gate_database()
+        for purpose, n in (("dpo", 3), ("actuarial", 2)):
+            part = warehouse / f"pseudo_{purpose}" / "dpo__subject_requests" \
+                / "_delivery_date=2026-11-26"
+            part.mkdir(parents=True)
+            pl.DataFrame({"request_type": ["erasure"] * n}).write_parquet(part / "p.parquet")
+        assert delivered_subject_requests() == 3
+        with pytest.raises(NotOnSpark, match="3 delivered subject request"):
+            process_subject_requests(AS_OF.isoformat(), state="rights-build")

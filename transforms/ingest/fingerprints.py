@@ -74,6 +74,13 @@ def record(writer: DeliveryWriter, entity: Entity, batch: pl.DataFrame,
     writer.append(table_name(entity), _rows(batch, entity, keys, writer.delivery_date))
 
 
+def delivery_rows(batch: pl.DataFrame, entity: Entity, keys: DomainKeys,
+                  delivery_date: date) -> pl.DataFrame:
+    """The rows `record` adds for a batch, for a writer other than DuckDB's (the Spark ingest,
+    transforms/ingest/spark_load.py, writes them as its delivery's Parquet partition)."""
+    return _rows(batch, entity, keys, delivery_date)
+
+
 def _rows(batch: pl.DataFrame, entity: Entity, keys: DomainKeys,
           delivery_date: date) -> pl.DataFrame:
     """The table rows for a batch: its distinct fingerprints and the marker row."""

@@ -24,8 +24,10 @@ partitioned by `_delivery_date`; reloading a delivery replaces exactly its parti
 beside, then renamed over). `audit/deliveries/<system>/<date>.json` holds the counts and file
 checksums (no value), written last: a delivery without it is not loaded and is loaded again.
 
+The gate's keyed fingerprints of the raw values are written per delivery too
+(`gate_fingerprints/<system>__<entity>/`, on the driver, by transforms/ingest/fingerprints.py).
 Not yet on Spark (the DuckDB path has them): the erasure hook (suppression of erased subjects),
-the gate's keyed fingerprints, compaction; rights and retention run on the DuckDB engine only.
+compaction; rights and retention run on the DuckDB engine only.
 """
 
 from __future__ import annotations
@@ -45,9 +47,10 @@ import pyarrow.parquet as pq
 
 from transforms.classification import Classification, Entity
 from transforms.classification import load as load_classification
+from transforms.ingest import fingerprints
 from transforms.ingest.minimise import DELIVERY_COLUMN, minimise
 from transforms.ingest.orphans import ParentLink, parent_links, parents_first
-from transforms.ingest.run import DeliveryReport, read_manifest
+from transforms.ingest.run import BATCH_ROWS, DeliveryReport, read_manifest
 from transforms.ingest.validation import (
     ROW_INDEX,
     DeliveryRefused,
@@ -237,6 +240,7 @@ def ingest_delivery_spark(spark, warehouse: str, delivery: Delivery,
             if rows != int(files[name]["rows"]):
                 raise DeliveryRefused(
                     f"{where}: the file has {rows} rows, its manifest says {files[name]['rows']}")
+            _stage_fingerprints(spool, entity, delivery.delivery_date, keys, staging, staged)
             flags = duplicate_flags(pl.scan_parquet(spool), entity)
             parents = tuple(p for p in (_known_parents(spark, warehouse, link, staged)
                                         for link in parent_links(entity, classification))
@@ -268,6 +272,28 @@ def ingest_delivery_spark(spark, warehouse: str, delivery: Delivery,
         shutil.rmtree(spool_dir, ignore_errors=True)
         shutil.rmtree(staging, ignore_errors=True)
     return report
+
+
+def _stage_fingerprints(spool: Path, entity: Entity, delivery_date: date, keys: DomainKeys,
+                        staging: Path, staged: dict[str, str]) -> None:
+    """The gate's keyed fingerprints of the file's raw values (transforms/ingest/fingerprints.py,
+    the DuckDB path's own function), staged as the delivery's partition of
+    `gate_fingerprints/<system>__<entity>/`, committed with its tables.
+
+    On the driver, from the spool, in bounded batches: the fingerprint key (the gate's own HKDF
+    domain) stays on the driver, and the rows are the ones the DuckDB ingest writes (all rows,
+    quarantined ones too, one marker row per batch), so the gate reads the same fingerprints
+    whichever engine ingested."""
+    table = fingerprints.table_name(entity)
+    frames = [fingerprints.delivery_rows(pl.from_arrow(batch), entity, keys, delivery_date)
+              for batch in pq.ParquetFile(spool).iter_batches(batch_size=BATCH_ROWS)
+              if batch.num_rows]  # a batch of no row: nothing, as on DuckDB
+    if not frames:  # an empty file delivered no value (the gate does not ask for its marker)
+        return
+    partition = Path(staging) / table / f"{DELIVERY_COLUMN}={delivery_date.isoformat()}"
+    partition.mkdir(parents=True, exist_ok=True)
+    pl.concat(frames).drop(DELIVERY_COLUMN).write_parquet(partition / "part-00000.parquet")
+    staged[table] = str(Path(staging) / table)
 
 
 def _write_entity(spark, wide: Path, plan: FilePlan, entity: Entity, staging: Path,

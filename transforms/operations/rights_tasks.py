@@ -10,6 +10,7 @@ import logging
 
 from transforms import settings
 from transforms.compaction import compact_if_due
+from transforms.operations import spark_limits
 from transforms.operations.run_date import resolve_as_of
 from transforms.operations.task_state import record
 from transforms.privacy.keys import load_domain_keys
@@ -34,6 +35,14 @@ def process_subject_requests(ds: str | None = None, state: str = "rights") -> di
     before any build. The compaction is left to the DAG's own step (once per run)."""
     p = settings.paths()
     as_of = resolve_as_of(ds)
+    if spark_limits.on_spark():  # nothing to apply, or refused: never published unapplied
+        delivered = spark_limits.delivered_subject_requests()
+        if delivered:
+            raise spark_limits.refuse(
+                f"applying the {delivered} delivered subject request(s) (erasure, restriction, "
+                "resolution), so nothing is built or published,")
+        return record(state, {"as_of": as_of.isoformat(), "engine": "spark",
+                              "requests_delivered": 0, "changed": False})
     report = process_requests(p.landing, p.quarantine, p.warehouse, load_domain_keys(), as_of,
                               compact=False)
     payload = record(state, {"as_of": as_of.isoformat(), **report.as_dict(),
@@ -46,6 +55,8 @@ def process_subject_requests(ds: str | None = None, state: str = "rights") -> di
 
 
 def apply_retention_rules(ds: str | None = None) -> dict:
+    if spark_limits.on_spark():
+        raise spark_limits.refuse("retention (removing expired rows and files)")
     p = settings.paths()
     as_of = resolve_as_of(ds)
     report = apply_retention(p.warehouse, p.landing, p.quarantine, as_of, compact=False)
@@ -55,7 +66,11 @@ def apply_retention_rules(ds: str | None = None) -> dict:
 
 def compact_if_anything_removed(state: str = "compaction") -> dict:
     """One compaction for the whole run, when rows were removed or replaced
-    (transforms/compaction.py)."""
+    (transforms/compaction.py). On Spark nothing can have been removed (rights and retention
+    refuse there) and a delivery's partitions are replaced whole: there is no file to compact."""
+    if spark_limits.on_spark():
+        return record(state, {"engine": "spark", "compacted": False,
+                              "reason": "no removal on the spark engine"})
     return record(state, compact_if_due(settings.paths().warehouse))
 
 

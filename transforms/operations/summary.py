@@ -12,6 +12,7 @@ import json
 import duckdb
 
 from transforms import settings
+from transforms.build.spark_marts import marts_database
 from transforms.rights.requests import FINAL
 
 
@@ -21,8 +22,10 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
 
 def collect() -> dict:
     p = settings.paths()
-    out: dict = {"warehouse": str(p.warehouse), "published": str(p.published)}
-    con = duckdb.connect(str(p.warehouse))
+    # on Spark the audit is in the build's export (transforms/build/spark_marts.py)
+    audited = marts_database() if settings.engine() == "spark" else p.warehouse
+    out: dict = {"warehouse": str(audited), "published": str(p.published)}
+    con = duckdb.connect(str(audited))
     try:
         read, quarantined, loaded, deliveries, version = _rows(
             con,

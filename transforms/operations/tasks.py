@@ -72,22 +72,36 @@ def check_classification_sync() -> dict:
     return {"classification": "in sync"}
 
 
-def build_marts(as_of: str) -> dict:
+def build_marts(as_of: str, *, data_tests: bool = True) -> dict:
     """dbt build of every model for the run's as-of date (transforms/operations/run_date.py),
-    then its OpenLineage events (transforms/build/lineage.py), also when dbt failed."""
+    then its OpenLineage events (transforms/build/lineage.py), also when dbt failed.
+    `data_tests=False` runs the models only (`dbt run`): for tests of the Spark engine, where
+    each of dbt's ~160 data tests is a Spark job (minutes on one machine)."""
     from transforms.build.dbt_run import run_dbt
 
     day = date.fromisoformat(as_of)
+    if settings.engine() == "spark":  # a failed build must not leave the last one to publish
+        from transforms.build.spark_marts import marts_database
+
+        marts_database().unlink(missing_ok=True)
     started = time.time()
     try:
-        run_dbt(["build"], warehouse=settings.paths().warehouse, as_of=day,
+        run_dbt(["build" if data_tests else "run"], warehouse=settings.paths().warehouse,
+                as_of=day,
                 extra_vars={"min_cell_size": settings.min_cell_size()})
     except BaseException:
         emit_dbt_lineage(started, failed_build=True)
         raise
     events = emit_dbt_lineage(started)
-    return record("dbt", {"as_of": day.isoformat(), "dbt": "build succeeded",
-                          "lineage_events": events})
+    payload = {"as_of": day.isoformat(), "dbt": f"{'build' if data_tests else 'run'} succeeded",
+               "lineage_events": events}
+    if settings.engine() == "spark":  # the marts for the gate and publish (build/spark_marts.py)
+        from transforms.build.spark_marts import export_marts
+        from transforms.engines.spark_session import spark_session
+
+        payload["engine"] = "spark"
+        payload["marts_exported"] = export_marts(spark_session())
+    return record("dbt", payload)
 
 
 def emit_dbt_lineage(not_before: float, *, failed_build: bool = False) -> int:
@@ -95,15 +109,16 @@ def emit_dbt_lineage(not_before: float, *, failed_build: bool = False) -> int:
     seconds) to <data>/lineage/dbt/; returns how many. Nothing when PIPELINE_LINEAGE=0 or dbt
     left no newer run_results.json. After a failed build an emission error is logged (its type
     only), so that dbt's own error is the one the task fails with."""
-    from transforms.build.dbt_run import TARGET_PATH
+    from transforms.build.dbt_run import SPARK_TARGET_PATH, TARGET_PATH
     from transforms.build.lineage import emit_dbt_lineage as emit
 
-    results = TARGET_PATH / "run_results.json"
+    target = SPARK_TARGET_PATH if settings.engine() == "spark" else TARGET_PATH
+    results = target / "run_results.json"
     if not settings.lineage_enabled() or not results.exists() \
             or results.stat().st_mtime < not_before:
         return 0
     try:
-        count = emit(TARGET_PATH, settings.paths().lineage,
+        count = emit(target, settings.paths().lineage,
                      key_version=load_domain_keys().key_version)
     except Exception as exc:
         if not failed_build:
@@ -117,19 +132,21 @@ def emit_dbt_lineage(not_before: float, *, failed_build: bool = False) -> int:
 def gate_marts() -> dict:
     """Run the publication gate over every mart; raise (failing the task) when it fails."""
     from expectations import KnownValues, foreign_pseudonyms, run_gate
+    from transforms.build.spark_marts import gate_database
     from transforms.privacy.keys import load_domain_keys
 
     p = settings.paths()
+    marts = gate_database()  # the warehouse, or on Spark the build's marts as DuckDB tables
     # Great Expectations' import (about 6 s, Python-bound) runs beside the lookup of what the
     # ingest fingerprinted. The gate holds no raw value: it matches keyed fingerprints and other
     # domains' pseudonyms in DuckDB (expectations/known_values.py, expectations/pseudonyms.py).
     with ThreadPoolExecutor(max_workers=1) as pool:
         gx_import = pool.submit(importlib.import_module, "great_expectations")
-        known = KnownValues.from_warehouse(p.warehouse, load_domain_keys())
-        foreign = foreign_pseudonyms(p.warehouse)
+        known = KnownValues.from_warehouse(marts, load_domain_keys())
+        foreign = foreign_pseudonyms(marts)
         gx_import.result()
         result = run_gate(
-            p.warehouse,
+            marts,
             min_cell_size=settings.min_cell_size(),
             known_values=known,
             foreign_pseudonyms=foreign,
@@ -148,16 +165,18 @@ def publish_marts(run_id: str | None = None, inputs: dict | None = None) -> dict
     from datetime import UTC, datetime
 
     from expectations import report_files
+    from transforms.build.spark_marts import gate_database
     from transforms.publish.publication import publish
     from transforms.publish.retirement import retire_stale_publications
     from transforms.rights.removals import latest_removal
 
     p = settings.paths()
     run_id = run_id or datetime.now(UTC).strftime("run-%Y%m%dT%H%M%SZ")
-    result = publish(p.warehouse, p.published, run_id=run_id, reports=report_files(p.gx),
+    marts = gate_database()  # what the gate validated: the warehouse, or the Spark build's marts
+    result = publish(marts, p.published, run_id=run_id, reports=report_files(p.gx),
                      inputs=inputs, actuarial=True)
     # an erasure since an older publication was made: that publication must not outlive it
-    retired = retire_stale_publications(p.published, latest_removal(p.warehouse))
+    retired = retire_stale_publications(p.published, latest_removal(marts))
     return record("publish", {"publication": str(result.publication),
                                "tables": dict(result.tables), "retired": retired})
 

@@ -34,7 +34,9 @@ final as (
         claim_count,
         declined_claims,
         incurred_amount,
-        cast(claim_count * 365.25 / nullif(exposure_days, 0) as double) as frequency,
+        -- in double from the first operation: Spark would otherwise divide the decimal
+        -- product exactly and round it once, DuckDB in double; now both round alike
+        cast(claim_count as double) * 365.25 / nullif(exposure_days, 0) as frequency,
         {{ average_money('incurred_amount', 'claim_count') }} as severity,
         {{ prorate('incurred_amount', '1461', 'exposure_days * 4') }} as pure_premium
 
