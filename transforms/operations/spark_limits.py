@@ -13,14 +13,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+from airflow.sdk.exceptions import AirflowFailException
 
 from transforms import settings
 
 SUBJECT_REQUESTS = "dpo__subject_requests"  # the DPO feed's table, in every purpose that gets it
 
 
-class NotOnSpark(RuntimeError):
-    """The task's work is not supported on the spark engine yet (docs/scale-out.md)."""
+class NotOnSpark(AirflowFailException):
+    """The task's work is not supported on the spark engine yet (docs/scale-out.md). An
+    AirflowFailException: a retry cannot change the answer, so the task fails at once instead
+    of waiting out the DAG's retries."""
 
 
 def on_spark() -> bool:
