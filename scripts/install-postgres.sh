@@ -14,17 +14,13 @@ if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
     exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO="sudo"
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
+# shellcheck source=scripts/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+apt_update
 # postgresql-common would create and start a default cluster on install: not wanted here
 $SUDO mkdir -p /etc/postgresql-common
 if [ ! -f /etc/postgresql-common/createcluster.conf ]; then
     echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
 fi
-$SUDO apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+apt_install postgresql
 echo "installed: $(ls -d /usr/lib/postgresql/*/bin | tail -n 1)"

@@ -14,13 +14,9 @@ if command -v redis-server >/dev/null 2>&1; then
     exit 0
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO="sudo"
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
+# shellcheck source=scripts/apt.sh
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+apt_update
 # policy-rc.d 101: the package's post-install must not start the system-wide service
 # (it would listen on 6379 with Debian's config, beside ours)
 NO_START=""
@@ -30,5 +26,5 @@ if [ ! -e /usr/sbin/policy-rc.d ]; then
     NO_START=1
 fi
 trap 'if [ -n "$NO_START" ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi' EXIT
-$SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+apt_install redis-server
 echo "installed: $(command -v redis-server)"
