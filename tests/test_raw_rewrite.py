@@ -67,3 +67,24 @@ def test_a_ragged_file_is_refused_without_its_values(tmp_path: Path) -> None:
         plan(tmp_path / "f.csv", b"id,text\n1,secret-value,extra\n", remove_ids("1"))
     assert "secret-value" not in str(err.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.csv"]
+
+
+@pytest.mark.parametrize("batch", [2, 200_000])
+def test_a_matcher_naming_owners_counts_removed_rows_per_owner(
+        tmp_path: Path, batch: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An erasure batch's matcher gives, per row, the request it is counted for (null keeps
+    the row): the same records go, and the plan counts them per owner and place."""
+    monkeypatch.setattr(landing, "REWRITE_BATCH_ROWS", batch)
+    owners = {"1": 0, "3": 1, "4": 0}
+
+    def owned(frame: pl.DataFrame, entity) -> pl.Series:
+        return frame["id"].replace_strict(owners, default=None, return_dtype=pl.Int64)
+
+    data = b"id,text\n1,a\n2,b\n3,c\n4,d\n5,e\n"
+    planned = plan(tmp_path / "f.csv", data, owned)
+    assert planned is not None and planned.tmp.read_bytes() == b"id,text\n2,b\n5,e\n"
+    assert (planned.rows_removed, planned.new_rows, planned.owners) == (3, 2, {0: 2, 1: 1})
+    rewrite = landing.RewritePlan([planned])
+    assert rewrite.counts_by_owner() == {0: {"landing:claims/claims": 2},
+                                         1: {"landing:claims/claims": 1}}
+    assert rewrite.counts() == {"landing:claims/claims": 3}

@@ -54,6 +54,7 @@ from transforms.publish.publication import current_publication, publications_roo
 from transforms.publish.retirement import retire_stale_publications
 from transforms.rights import processing as rights
 from transforms.rights.removals import latest_removal
+from transforms.rights.subject_resolution import GivenIdentifiers
 from transforms.settings import environment
 
 D26, D27, D28 = date(2026, 11, 26), date(2026, 11, 27), date(2026, 11, 28)
@@ -537,6 +538,92 @@ def test_a_failed_erasure_changes_nothing_and_is_retried(world: dict, tmp_path: 
     frame = pl.concat([pl.read_csv(p, infer_schema=False) for p in
                        book.landing.glob("policy_admin/*/contracts.csv")])
     assert subject not in frame["customer_number"].to_list()
+
+
+def _held(book: Book, raw: bool = True) -> dict[str, int]:
+    """Rows per warehouse data table and (with `raw`) per raw place (`landing:system/entity`,
+    quarantine)."""
+    tables = _query(book, "select table_schema || '.' || table_name from information_schema."
+                          "tables where table_schema not in ('information_schema', 'audit', "
+                          "'rights') and table_catalog <> 'temp' and table_type = 'BASE TABLE'")
+    out = {t: _query(book, f"select count(*) from {t}")[0][0] for (t,) in tables}
+    if not raw:
+        return out
+    for where, root, pattern in (("landing", book.landing, "*/*/*.csv"),
+                                 ("quarantine", book.quarantine, "*/*/*.parquet")):
+        for path in root.glob(pattern):
+            frame = (pl.read_csv(path, infer_schema=False) if where == "landing"
+                     else pl.read_parquet(path))
+            place = f"{where}:{path.parent.parent.name}/{path.stem}"
+            out[place] = out.get(place, 0) + frame.height
+    return out
+
+
+def test_erasures_of_one_run_are_one_batch_with_counts_per_request(world: dict, tmp_path: Path
+                                                                   ) -> None:
+    """Two subjects erased in one run, and a third request about the first subject: every row
+    removed is counted once, for the earliest request it belongs to (as one at a time in feed
+    order: the third then finds nothing). A batch that fails (a landing file that cannot be
+    parsed) changes nothing and records every request `failed`; the next run applies it."""
+    src: Book = world["book"]
+    book = Book(tmp_path / "data", src.keys)
+    shutil.copytree(src.data, book.data, symlinks=True)
+    day = date(2026, 11, 29)
+    a, o = world["subjects"]["A"], world["subjects"]["O"]
+    write_dpo(book.landing, day, [
+        {"request_id": "DSR-990031", "request_type": "erasure", "received_date": "2026-11-29",
+         "customer_number": a},
+        {"request_id": "DSR-990032", "request_type": "erasure", "received_date": "2026-11-29",
+         "customer_number": o},
+        {"request_id": "DSR-990033", "request_type": "erasure", "received_date": "2026-11-29",
+         "contract_number": world["people"]["A"]["contract_number"]}])
+    book.ingest()
+    # no suppression yet: the run's first raw-zone pass is the batch's own (not the sweep's)
+    con = duckdb.connect(str(book.warehouse))
+    con.execute("delete from rights.erasure_suppression")
+    con.close()
+    expected = {}
+    for rid, customer in (("DSR-990031", a), ("DSR-990032", o)):
+        found = rights.access_report(GivenIdentifiers(customer_number=customer),
+                                     landing=book.landing, quarantine=book.quarantine,
+                                     warehouse=book.warehouse, keys=book.keys)
+        expected[rid] = {k: n for k, n in found.items() if "subject_requests" not in k}
+        assert expected[rid], "positive control: the subject is held"
+    broken = sorted(book.landing.glob("claims/*/claims.csv"))[-1]
+    good = broken.read_bytes()
+    broken.write_bytes(good + b'"unbalanced\n')
+    def files() -> list[tuple[str, str]]:
+        return sorted((str(p.relative_to(book.data)), hashlib.sha256(p.read_bytes()).hexdigest())
+                      for root in (book.landing, book.quarantine) for p in root.rglob("*")
+                      if p.is_file())
+
+    before = (_held(book, raw=False), files())
+    report = rights.process_requests(book.landing, book.quarantine, book.warehouse, book.keys,
+                                     day)
+    assert report.statuses == {"failed": 3} and report.rows_erased == 0
+    assert (_held(book, raw=False), files()) == before, "a failed batch changed something"
+    assert not list(book.landing.rglob(f"*{raw_rewrite.TMP_SUFFIX}"))
+    assert not _query(book, "select count(*) from rights.erasure_suppression")[0][0]
+    broken.write_bytes(good)
+    before = _held(book)
+    report = rights.process_requests(book.landing, book.quarantine, book.warehouse, book.keys,
+                                     day)
+    after = _held(book)
+    assert report.statuses == {"done": 2, "no_match": 1}, report.statuses
+    statuses = _statuses(book)
+    counts = {rid: json.loads(statuses[rid][3]) for rid in expected}
+    assert statuses["DSR-990033"][1:] == ("no_match", 0, "{}")
+    for rid, want in expected.items():
+        assert statuses[rid][1] == "done"
+        got = {k: n for k, n in counts[rid].items() if k in want or (
+            k.startswith(("pseudo_", "landing:", "quarantine:")) and "subject_requests" not in k)}
+        assert got == want, rid
+        assert counts[rid].get("landing:dpo/subject_requests", 0) >= 1 + (rid == "DSR-990031")
+    removed = {k: before.get(k, 0) - after.get(k, 0) for k in before.keys() | after.keys()
+               if not k.startswith("gate_fingerprints.")}  # recomputed, not counted as rows
+    counted = {k: sum(c.get(k, 0) for c in counts.values()) for k in removed}
+    assert {k: n for k, n in removed.items() if n} == {k: n for k, n in counted.items() if n}
+    assert report.rows_erased == sum(removed.values()) > 0
 
 
 def test_identity_frame_matches_the_warehouse_pseudonyms(world: dict) -> None:

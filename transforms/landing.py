@@ -144,8 +144,18 @@ def raw_files(landing: Path, quarantine: Path, classification: Classification,
 # -- removing rows from raw files --------------------------------------------------------------
 
 
-# (raw frame, entity) -> True for the rows to remove
+# (raw frame, entity) -> per row, either True to remove it (a Boolean series), or the owner the
+# removal is counted for (an integer series, null keeps the row): a batch of erasures counts each
+# removed row for one request (transforms/rights/erasure.py)
 Matcher = Callable[[pl.DataFrame, Entity], pl.Series]
+
+
+def _removals(marks: pl.Series) -> tuple[pl.Series, dict[int, int]]:
+    """(rows to remove, removed rows per owner) from a matcher's result (see Matcher)."""
+    if marks.dtype == pl.Boolean:
+        return marks.fill_null(False), {}
+    owned = marks.drop_nulls().value_counts()
+    return marks.is_not_null(), {int(o): int(n) for o, n in owned.iter_rows()}
 
 
 class RawRewriteError(RuntimeError):
@@ -164,6 +174,7 @@ class PlannedFile:
     old_sha: str = ""
     new_sha: str = ""
     new_rows: int = 0
+    owners: dict[int, int] = field(default_factory=dict)  # rows removed per owner (see Matcher)
 
 
 @dataclass
@@ -175,6 +186,15 @@ class RewritePlan:
         out: dict[str, int] = {}
         for f in self.files:
             out[f.place] = out.get(f.place, 0) + f.rows_removed
+        return out
+
+    def counts_by_owner(self) -> dict[int, dict[str, int]]:
+        """Rows removed per owner and place, for a matcher that names owners."""
+        out: dict[int, dict[str, int]] = {}
+        for f in self.files:
+            for owner, n in f.owners.items():
+                per = out.setdefault(owner, {})
+                per[f.place] = per.get(f.place, 0) + n
         return out
 
     @property
@@ -269,7 +289,7 @@ def _plan_csv(path: Path, entity: Entity, matcher: Matcher) -> PlannedFile | Non
     except (pl.exceptions.PolarsError, OSError):
         raise RawRewriteError(
             f"{entity.system}/{entity.name}: a landing file cannot be parsed") from None
-    remove = pl.concat(masks) if masks else pl.Series([], dtype=pl.Boolean)
+    remove, owners = _removals(pl.concat(masks) if masks else pl.Series([], dtype=pl.Boolean))
     n = int(remove.sum())
     if n == 0:
         return None
@@ -303,25 +323,25 @@ def _plan_csv(path: Path, entity: Entity, matcher: Matcher) -> PlannedFile | Non
         raise RawRewriteError(
             f"{entity.system}/{entity.name}: records and parsed rows disagree; not rewritten")
     return PlannedFile(path, tmp, "landing", f"landing:{entity.system}/{entity.name}", n,
-                       old.hexdigest(), new.hexdigest(), rows - n)
+                       old.hexdigest(), new.hexdigest(), rows - n, owners)
 
 
 def _plan_parquet(path: Path, entity: Entity, matcher: Matcher) -> PlannedFile | None:
     frame = read_quarantine(path)
     if frame is None:
         raise RawRewriteError(f"{entity.system}/{entity.name}: a quarantine file cannot be read")
-    remove = matcher(frame, entity)
+    remove, owners = _removals(matcher(frame, entity))
     n = int(remove.sum())
     if n == 0:
         return None
     place = f"quarantine:{entity.system}/{entity.name}"
     kept = frame.filter(~remove)
     if kept.height == 0:
-        return PlannedFile(path, None, "quarantine", place, n)
+        return PlannedFile(path, None, "quarantine", place, n, owners=owners)
     tmp = path.with_name(path.name + TMP_SUFFIX)
     schema = pq.read_schema(path)
     pq.write_table(kept.to_arrow().cast(schema), tmp)
-    return PlannedFile(path, tmp, "quarantine", place, n)
+    return PlannedFile(path, tmp, "quarantine", place, n, owners=owners)
 
 
 def _manifest_update(folder: Path, changed: list[PlannedFile]) -> tuple[Path, Path]:

@@ -1,11 +1,23 @@
-"""Erase a subject everywhere the pipeline holds them, all or nothing.
+"""Erase subjects everywhere the pipeline holds them, a run's erasures as one batch, all or
+nothing.
 
 Why this order: the new raw files are prepared first (nothing changes), then one warehouse
-transaction deletes the subject's rows from every pseudonymised table of every domain and from
+transaction deletes the subjects' rows from every pseudonymised table of every domain and from
 every table dbt built, adds the suppression entries, moves the landing checksums along and writes
-the audit record; only once it has committed are the raw files renamed into place. A failure
+the audit records; only once it has committed are the raw files renamed into place. A failure
 before the commit changes nothing; a crash after it is repaired by the next run's sweep, which
 removes suppressed subjects' rows from the raw files (see transforms/landing.py).
+
+Why a batch: each erasure reads the whole raw zone (every landing and quarantine file) and
+rewrites, then re-fingerprints, the files that hold the subject. One erasure at a time, a run
+with a few hundred requests read a 1M-contract raw zone a few hundred times. A batch reads it
+once: one matcher for all its subjects, one `prepare`, one delete per table (joined to a
+temporary table of the subjects' pseudonyms), one re-fingerprinting of the rewritten files.
+
+Counts per request stay those of one erasure at a time, in feed order: each removed row is
+counted for the earliest request of the batch whose subject (or request id) it matches, as if
+that request had been processed alone first (the later one would no longer have found the row).
+A request whose subject's rows are all counted for earlier ones is `no_match`, as it was then.
 """
 
 from __future__ import annotations
@@ -20,16 +32,18 @@ import polars as pl
 from transforms import landing as raw_rewrite
 from transforms.classification import Classification, Entity
 from transforms.ingest.fingerprints import replace_delivery
+from transforms.ingest.suppression import DOMAIN as SUPPRESSION_DOMAIN
 from transforms.ingest.suppression import KINDS as SUPPRESSED_KINDS
 from transforms.ingest.suppression import Suppression, add_entries, suppressed_mask
+from transforms.privacy.identity import identity_exprs
 from transforms.privacy.keys import DOMAINS, DomainKeys
+from transforms.privacy.pseudonymise import pseudonymise
 from transforms.rights.removals import record_removal
 from transforms.rights.requests import Request, record
 from transforms.rights.subject_resolution import (
     REQUESTS_ENTITY,
     Subject,
     is_requests_table,
-    match_sql,
     pseudo_tables,
 )
 from transforms.transaction import transaction
@@ -67,23 +81,117 @@ def subject_matcher(suppression: Suppression, keys: DomainKeys,
     return match
 
 
-def delete_warehouse_rows(con: duckdb.DuckDBPyConnection, subject: Subject,
-                          request_id: str) -> dict[str, int]:
-    """Delete the subject's rows from every pseudonymised table (and the request's own rows)
-    and from every table dbt built; returns rows deleted per table."""
-    counts: dict[str, int] = {}
+@dataclass(frozen=True)
+class Erasure:
+    """One erasure request of a batch and its resolved subject (None: only the request itself,
+    when nothing was found for it)."""
+
+    request: Request
+    subject: Subject | None
+
+
+def dpo_entries(subject: Subject | None) -> dict[str, set[str]]:
+    """The subject's dpo-domain pseudonyms of the kinds the suppression list keeps."""
+    dpo = subject.pseudonyms.get("dpo", {}) if subject else {}
+    return {k: set(dpo.get(k, ())) for k in SUPPRESSED_KINDS}
+
+
+def batch_matcher(batch: list[Erasure], keys: DomainKeys) -> raw_rewrite.Matcher:
+    """Raw rows of the batch's subjects (dpo-domain pseudonyms of their identifiers) or of its
+    requests (request id), each marked with the earliest request it belongs to (its index)."""
+    owners: dict[str, dict[str, int]] = {k: {} for k in SUPPRESSED_KINDS}
+    by_id: dict[str, int] = {}
+    for i, item in enumerate(batch):
+        for kind, values in dpo_entries(item.subject).items():
+            for value in values:
+                owners[kind].setdefault(value, i)
+        by_id.setdefault(item.request.request_id, i)
+
+    def match(frame: pl.DataFrame, entity: Entity) -> pl.Series:
+        exprs = [pseudonymise(expr, keys, SUPPRESSION_DOMAIN).replace_strict(
+                     owners[kind], default=None, return_dtype=pl.Int64)
+                 for kind, expr in identity_exprs(frame, entity).items()
+                 if kind in SUPPRESSED_KINDS and owners[kind]]
+        if (entity.system, entity.name) == REQUESTS_ENTITY and "request_id" in frame.columns:
+            exprs.append(pl.col("request_id").cast(pl.String).str.strip_chars().replace_strict(
+                by_id, default=None, return_dtype=pl.Int64))
+        if not exprs or frame.height == 0:
+            return pl.Series("owner", [None] * frame.height, dtype=pl.Int64)
+        return frame.select(pl.min_horizontal(exprs).alias("owner")).to_series()
+    return match
+
+
+PSEUDONYMS = "_erasure_pseudonyms"  # (domain, kind, value, owner): the batch's subjects
+ANY_PSEUDONYM = "_erasure_any_pseudonym"  # (value, owner): every domain and kind at once
+REQUEST_IDS = "_erasure_request_ids"  # (value, owner)
+
+
+def _stage_owners(con: duckdb.DuckDBPyConnection, batch: list[Erasure]) -> None:
+    """The batch's pseudonyms and request ids as temporary tables, each value with the earliest
+    request it belongs to (caller's transaction; a rollback drops them)."""
+    rows = [(domain, kind, value, i) for i, item in enumerate(batch) if item.subject
+            for domain, per in item.subject.pseudonyms.items()
+            for kind, values in per.items() for value in values]
+    frame = pl.DataFrame(rows, orient="row", schema={
+        "domain": pl.String, "kind": pl.String, "value": pl.String, "owner": pl.Int64})
+    ids = pl.DataFrame([(item.request.request_id, i) for i, item in enumerate(batch)],
+                       orient="row", schema={"value": pl.String, "owner": pl.Int64})
+    con.register("_erasure_staged", frame.to_arrow())
+    con.register("_erasure_staged_ids", ids.to_arrow())
+    try:
+        con.execute(f"create or replace temp table {PSEUDONYMS} as select domain, kind, value, "
+                    "min(owner) as owner from _erasure_staged group by all")
+        con.execute(f"create or replace temp table {ANY_PSEUDONYM} as select value, "
+                    f"min(owner) as owner from {PSEUDONYMS} group by all")
+        con.execute(f"create or replace temp table {REQUEST_IDS} as select value, "
+                    "min(owner) as owner from _erasure_staged_ids group by all")
+    finally:
+        con.unregister("_erasure_staged")
+        con.unregister("_erasure_staged_ids")
+
+
+def _delete_owned(con: duckdb.DuckDBPyConnection, table: str,
+                  joins: list[tuple[str, str, list[str]]]) -> dict[int, int]:
+    """Delete the rows of `table` whose column holds a value of the batch (`joins`: column, the
+    query of (value, owner) it is matched against, its parameters); returns rows per owner, each
+    row counted once, for the earliest owner it matches."""
+    if not joins:
+        return {}
+    matched = " union all ".join(
+        f'select t.rowid as rid, k.owner from {table} t join ({source}) k on t."{column}" = k.value'
+        for column, source, _ in joins)
+    params = [p for _, _, ps in joins for p in ps]
+    owned = f"select rid, min(owner) as owner from ({matched}) group by rid"
+    per_owner = {int(o): int(n) for o, n in con.execute(
+        f"select owner, count(*) from ({owned}) group by owner", params).fetchall()}
+    if per_owner:
+        n = con.execute(f"delete from {table} where rowid in (select rid from ({owned}))",
+                        params).fetchall()[0][0]
+        if n != sum(per_owner.values()):  # the same query twice in one transaction
+            raise RuntimeError("erasure: rows deleted and rows counted disagree; nothing changed")
+    return per_owner
+
+
+def delete_warehouse_rows(con: duckdb.DuckDBPyConnection, batch: list[Erasure]
+                          ) -> dict[int, dict[str, int]]:
+    """Delete the batch's subjects' rows from every pseudonymised table (and its requests' own
+    rows) and from every table dbt built, one statement per table; returns, per request index,
+    rows deleted per table."""
+    _stage_owners(con, batch)
+    out: dict[int, dict[str, int]] = {}
+
+    def add(table: str, per_owner: dict[int, int]) -> None:
+        for owner, n in per_owner.items():
+            out.setdefault(owner, {})[table] = n
+
     for domain in DOMAINS:
-        pseudonyms = subject.pseudonyms.get(domain, {})
         for table, columns in pseudo_tables(con, domain).items():
-            where, params = match_sql(columns, pseudonyms)
+            joins = [(column, f"select value, owner from {PSEUDONYMS} "
+                              "where domain = ? and kind = ?", [domain, kind])
+                     for column, kind in columns.items()]
             if is_requests_table(table):
-                where, params = f"({where}) or request_id = ?", [*params, request_id]
-            n = con.execute(f"delete from {table} where {where}", params).fetchall()[0][0]
-            if n:
-                counts[table] = int(n)
-    everything = sorted(subject.all_pseudonyms())
-    if not everything:
-        return counts
+                joins.append(("request_id", f"select value, owner from {REQUEST_IDS}", []))
+            add(table, _delete_owned(con, table, joins))
     built = con.execute(
         "select c.table_schema, c.table_name, list(c.column_name) "
         "from information_schema.columns c join information_schema.tables t "
@@ -95,12 +203,11 @@ def delete_warehouse_rows(con: duckdb.DuckDBPyConnection, subject: Subject,
         list(NON_DATA_SCHEMAS),
     ).fetchall()
     for schema, table, columns in built:
-        where = " or ".join(f'list_contains(?::varchar[], "{c}")' for c in columns)
-        n = con.execute(f'delete from "{schema}"."{table}" where {where}',
-                        [everything] * len(columns)).fetchall()[0][0]
-        if n:
-            counts[f"{schema}.{table}"] = int(n)
-    return counts
+        joins = [(c, f"select value, owner from {ANY_PSEUDONYM}", []) for c in columns]
+        add(f"{schema}.{table}", _delete_owned(con, f'"{schema}"."{table}"', joins))
+    for name in (PSEUDONYMS, ANY_PSEUDONYM, REQUEST_IDS):
+        con.execute(f"drop table if exists {name}")
+    return out
 
 
 def refingerprint(con: duckdb.DuckDBPyConnection, plan: raw_rewrite.RewritePlan,
@@ -120,29 +227,50 @@ def refingerprint(con: duckdb.DuckDBPyConnection, plan: raw_rewrite.RewritePlan,
                                "nothing changed") from None
 
 
-def erase(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: RawZone, as_of: date,
-          req: Request, subject: Subject | None, status: str = "done") -> int:
-    """Erase the subject (with subject None: only the request itself) everywhere, all or
-    nothing, and record the request with `status`. Returns the rows removed."""
-    subject = subject or Subject()
-    dpo = subject.pseudonyms.get("dpo", {})
-    entries = {k: set(dpo.get(k, ())) for k in SUPPRESSED_KINDS}
-    matcher = subject_matcher(Suppression().union(entries), keys, frozenset({req.request_id}))
-    plan = raw_rewrite.prepare(zone.landing, zone.quarantine, zone.classification, matcher)
+def status_of(item: Erasure, counts: dict[str, int]) -> str:
+    """`done` when rows of the subject itself were removed for this request, else `no_match`
+    (nothing found, or everything found was counted for an earlier request of the batch)."""
+    if item.subject is None or not item.subject.records:
+        return "no_match"
+    return "done" if any(n for place, n in counts.items()
+                         if "subject_requests" not in place) else "no_match"
+
+
+def erase_batch(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: RawZone, as_of: date,
+                batch: list[Erasure]) -> list[tuple[str, int]]:
+    """Erase every subject of the batch everywhere, all or nothing for the whole batch, and
+    record each request; returns (status, rows removed) per request, in the batch's order."""
+    if not batch:
+        return []
+    entries: dict[str, set[str]] = {k: set() for k in SUPPRESSED_KINDS}
+    for item in batch:
+        if item.subject is not None and item.subject.records:
+            for kind, values in dpo_entries(item.subject).items():
+                entries[kind] |= values
+    batch = [item if item.subject is None or item.subject.records else Erasure(item.request, None)
+             for item in batch]
+    plan = raw_rewrite.prepare(zone.landing, zone.quarantine, zone.classification,
+                               batch_matcher(batch, keys))
     try:
         with transaction(con):
-            counts = delete_warehouse_rows(con, subject, req.request_id)
-            counts.update(plan.counts())
+            per_request = delete_warehouse_rows(con, batch)
+            for owner, counts in plan.counts_by_owner().items():
+                per_request.setdefault(owner, {}).update(counts)
             add_entries(con, entries, keys, as_of)
             plan.update_audit(con)
             refingerprint(con, plan, keys, zone.classification)
-            record(con, req, status, counts, as_of, keys)
-            record_removal(con, "erasure", sum(counts.values()))
+            results = []
+            for i, item in enumerate(batch):
+                counts = per_request.get(i, {})
+                status = status_of(item, counts)
+                record(con, item.request, status, counts, as_of, keys)
+                results.append((status, sum(counts.values())))
+            record_removal(con, "erasure", sum(n for _, n in results))
     except BaseException:
         plan.discard()
         raise
     plan.commit()
-    return sum(counts.values())
+    return results
 
 
 def sweep_suppressed(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: RawZone,

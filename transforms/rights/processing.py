@@ -42,7 +42,7 @@ from transforms.classification import load as load_classification
 from transforms.compaction import compact_if_due
 from transforms.ingest.suppression import load_suppression
 from transforms.privacy.keys import DomainKeys, load_domain_keys
-from transforms.rights.erasure import RawZone, erase, sweep_suppressed
+from transforms.rights.erasure import Erasure, RawZone, erase_batch, sweep_suppressed
 from transforms.rights.requests import (
     FINAL,
     MART_TYPES,
@@ -89,6 +89,7 @@ class Context:
     zone: RawZone
     as_of: date
     about: Values | None = None  # the pending requests' clues: the index holds their rows only
+    erasures: list[Erasure] = field(default_factory=list)  # resolved, not yet applied
     _index: RawIndex | None = None
 
     def index(self) -> RawIndex:
@@ -184,7 +185,8 @@ def record_resolution(con: duckdb.DuckDBPyConnection, req: Request, subject: Sub
 
 
 def process_one(ctx: Context, req: Request, report: ProcessReport) -> str:
-    """Apply one request and record it; returns its status."""
+    """Apply one request and record it; returns its status, or PENDING for an erasure, which
+    is resolved here and applied with the run's other erasures (`apply_erasures`)."""
     def done(status: str, counts: dict[str, int] | None = None) -> str:
         record(ctx.con, req, status, counts or {}, ctx.as_of, ctx.keys)
         return status
@@ -205,14 +207,9 @@ def process_one(ctx: Context, req: Request, report: ProcessReport) -> str:
         subject = resolve_request(ctx.con, ctx.index(), ctx.keys, found)
     except ConflictingIdentifiers:
         return done("rejected_conflicting_identifiers")
-    if req.request_type == "erasure":
-        status = "done" if subject.records else "no_match"
-        rows = erase(ctx.con, ctx.keys, ctx.zone, ctx.as_of, req,
-                     subject if subject.records else None, status)
-        ctx.raw_changed()
-        report.erasures += status == "done"
-        report.rows_erased += rows
-        return status
+    if req.request_type == "erasure":  # applied with the run's other erasures, at the end
+        ctx.erasures.append(Erasure(req, subject if subject.records else None))
+        return PENDING
     counts = {k: v for k, v in subject.counts.items() if "subject_requests" not in k}
     if not subject.records:
         return done("no_match")
@@ -227,6 +224,39 @@ def process_one(ctx: Context, req: Request, report: ProcessReport) -> str:
             done(status, counts)
         return status
     return done("done", counts)
+
+
+PENDING = "pending_erasure"  # process_one's answer for an erasure: applied in a batch
+ERASURE_BATCH = 1_000  # erasures applied together: one raw-zone pass and one transaction each
+
+
+def apply_erasures(ctx: Context, report: ProcessReport) -> None:
+    """Apply the run's resolved erasures, ERASURE_BATCH at a time, each batch all or nothing.
+
+    Why batches and not one erasure at a time: each pass reads the whole raw zone (see
+    transforms/rights/erasure.py); why not one batch whatever its size: the batch's pseudonyms
+    are held in memory and staged in the warehouse, and a failure sends the whole batch to
+    `failed` (retried next run). A run's requests fit in one batch (the feed brings a few
+    hundred); a backlog is cut.
+    Applied after the run's other requests: a later request of the same run about an erased
+    subject is answered as of before the erasure (counts only; its rows go with the erasure).
+    """
+    pending, ctx.erasures = ctx.erasures, []
+    for start in range(0, len(pending), ERASURE_BATCH):
+        batch = pending[start:start + ERASURE_BATCH]
+        try:
+            results = erase_batch(ctx.con, ctx.keys, ctx.zone, ctx.as_of, batch)
+        except Exception as exc:  # never a crash, never a partial erasure
+            log.error("%d erasure requests: %s; nothing changed, retried next run", len(batch),
+                      type(exc).__name__)
+            for item in batch:
+                record(ctx.con, item.request, "failed", {}, ctx.as_of, ctx.keys)
+            results = [("failed", 0)] * len(batch)
+        ctx.raw_changed()
+        for status, rows in results:
+            report.statuses[status] += 1
+            report.erasures += status == "done"
+            report.rows_erased += rows
 
 
 def process_requests(landing: Path, quarantine: Path, warehouse: Path, keys: DomainKeys,
@@ -264,7 +294,9 @@ def process_requests(landing: Path, quarantine: Path, warehouse: Path, keys: Dom
                           type(exc).__name__)
                 record(con, req, "failed", {}, as_of, keys)
                 status = "failed"
-            report.statuses[status] += 1
+            if status != PENDING:
+                report.statuses[status] += 1
+        apply_erasures(ctx, report)
     finally:
         con.close()
     if compact:  # deleted rows must not survive in the file (marked due by the erasure)
