@@ -350,10 +350,13 @@ def match_sql(columns: dict[str, str], pseudonyms: Values) -> tuple[str, list[li
     return (" or ".join(conds) if conds else "false"), params
 
 
-def expand_domain(con: duckdb.DuckDBPyConnection, domain: str, start: Values) -> Values:
-    """Add every pseudonym of every domain row that shares one with the subject, to a fixpoint."""
+def expand_domain(con: duckdb.DuckDBPyConnection, domain: str, start: Values,
+                  tables: dict[str, dict[str, str]] | None = None) -> Values:
+    """Add every pseudonym of every domain row that shares one with the subject, to a fixpoint
+    (over `tables`, the domain's pseudo_tables when the caller already has them)."""
     found = {k: set(start.get(k, ())) for k in KINDS}
-    tables = {t: c for t, c in pseudo_tables(con, domain).items() if not is_requests_table(t)}
+    tables = {t: c for t, c in (tables if tables is not None else pseudo_tables(con, domain)
+                                ).items() if not is_requests_table(t)}
     changed = True
     while changed:
         changed = False
@@ -373,11 +376,13 @@ def expand_domain(con: duckdb.DuckDBPyConnection, domain: str, start: Values) ->
 
 
 def domain_counts(con: duckdb.DuckDBPyConnection, domain: str, pseudonyms: Values,
-                  request_ids: Iterable[str] = ()) -> dict[str, int]:
-    """Rows of the subject per warehouse table of one domain (plus the given requests' rows)."""
+                  request_ids: Iterable[str] = (),
+                  tables: dict[str, dict[str, str]] | None = None) -> dict[str, int]:
+    """Rows of the subject per warehouse table of one domain (plus the given requests' rows;
+    over `tables`, the domain's pseudo_tables when the caller already has them)."""
     out: dict[str, int] = {}
     ids = sorted(request_ids)
-    for table, columns in pseudo_tables(con, domain).items():
+    for table, columns in (tables if tables is not None else pseudo_tables(con, domain)).items():
         where, params = match_sql(columns, pseudonyms)
         if is_requests_table(table) and ids:
             where, params = f"({where}) or list_contains(?::varchar[], request_id)", [*params, ids]
@@ -417,8 +422,12 @@ class Subject:
 
 
 def resolve(con: duckdb.DuckDBPyConnection | None, index: RawIndex, keys: DomainKeys,
-            given_clues: dict[str, str], domains: tuple[str, ...] = DOMAINS) -> Subject:
-    """Expand the clues over the raw zone, hash in every domain, expand in every domain."""
+            given_clues: dict[str, str], domains: tuple[str, ...] = DOMAINS,
+            tables: dict[str, dict[str, dict[str, str]]] | None = None) -> Subject:
+    """Expand the clues over the raw zone, hash in every domain, expand in every domain
+    (`tables`: each domain's pseudo_tables, read once by the caller when it resolves often)."""
+    if con is not None and tables is None:
+        tables = {d: pseudo_tables(con, d) for d in domains}
     start = _empty()
     for kind, value in given_clues.items():
         start[kind].add(value)
@@ -428,8 +437,8 @@ def resolve(con: duckdb.DuckDBPyConnection | None, index: RawIndex, keys: Domain
     for domain in domains:
         hashed = hash_values(raw, keys, domain)
         if con is not None:
-            hashed = expand_domain(con, domain, hashed)
-            subject.counts.update(domain_counts(con, domain, hashed))
+            hashed = expand_domain(con, domain, hashed, tables[domain])
+            subject.counts.update(domain_counts(con, domain, hashed, tables=tables[domain]))
         subject.pseudonyms[domain] = hashed
     return subject
 
@@ -445,7 +454,10 @@ def resolve_request(con: duckdb.DuckDBPyConnection | None, index: RawIndex, keys
     Why each alone: a typo in a contract number must not erase somebody else. When two clues
     each find records and those records share nothing, the request is refused.
     """
-    alone = {k: resolve(con, index, keys, {k: v}) for k, v in given_clues.items()}
+    # the catalogue once per request, not per clue and step: nothing here creates a table, and
+    # at 1M contracts each lookup is one of thousands of catalogue reads a run would make
+    tables = None if con is None else {d: pseudo_tables(con, d) for d in DOMAINS}
+    alone = {k: resolve(con, index, keys, {k: v}, tables=tables) for k, v in given_clues.items()}
     if len(alone) == 1:  # one clue: resolving it "with the others" is the same computation
         return next(iter(alone.values()))
     found = [s for s in alone.values() if s.records]
@@ -453,4 +465,4 @@ def resolve_request(con: duckdb.DuckDBPyConnection | None, index: RawIndex, keys
         for b in found[i + 1:]:
             if not a.overlaps(b):
                 raise ConflictingIdentifiers("the identifiers given match different subjects")
-    return resolve(con, index, keys, given_clues)
+    return resolve(con, index, keys, given_clues, tables=tables)
