@@ -62,7 +62,7 @@ test: install
 	bash scripts/install-redis.sh
 	$(UV) run ruff check .
 	$(UV) run python -m transforms.build.dbt_schema check
-	$(UV) run pytest -q -n 2 --dist loadfile
+	$(UV) run pytest -q -n 2 --dist loadfile --durations=15
 
 lint: install
 	$(UV) run ruff check .

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -317,3 +318,38 @@ def test_rights_and_retention_refuse_on_spark(tmp_path: Path, master_key_hex: st
         assert delivered_subject_requests() == 3
         with pytest.raises(NotOnSpark, match="3 delivered subject request"):
             process_subject_requests(AS_OF.isoformat(), state="rights-build")
+
+
+def test_loading_with_another_key_version_is_refused_on_spark(both_engines) -> None:
+    """The Spark warehouse the fixture wrote (every system, one day, one key): another key's
+    delivery of one system is refused before anything is staged, with the DuckDB path's words;
+    the same key, or a redelivery of the only delivery there is, passes."""
+    from transforms.ingest.load import KeyVersionMismatch
+    from transforms.ingest.spark_load import check_key_version
+    from transforms.privacy.keys import DomainKeys
+
+    warehouse = str(both_engines["tmp"] / "spark-warehouse")
+    ours = both_engines["keys"].key_version
+    other = DomainKeys.derive(os.urandom(32)).key_version
+    assert other != ours
+    audits = sorted((Path(warehouse) / "audit" / "deliveries").glob("*/*.json"))
+    assert {p.parent.name for p in audits} >= {"claims", "policy_admin"}, "the fixture's audits"
+    check_key_version(warehouse, "claims", AS_OF, ours)
+    with pytest.raises(KeyVersionMismatch, match="re-pseudonymise") as refused:
+        check_key_version(warehouse, "claims", AS_OF, other)
+    assert ours in str(refused.value) and other in str(refused.value)
+    # through the ingest: a warehouse whose claims delivery is not loaded yet, the other
+    # systems' audits kept; another key is refused before anything is staged or quarantined
+    fresh = both_engines["tmp"] / "spark-warehouse-key-check"
+    for path in audits:
+        if path.parent.name != "claims":
+            (fresh / path.relative_to(warehouse)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, fresh / path.relative_to(warehouse))
+    from transforms.ingest.spark_load import ingest_spark
+    with settings.environment(PIPELINE_ENGINE="spark"), \
+            pytest.raises(KeyVersionMismatch, match="Spark warehouse"):
+        ingest_spark(both_engines["landing"], fresh / "quarantine",
+                     DomainKeys.derive(os.urandom(32)), systems=["claims"], until=AS_OF,
+                     warehouse=str(fresh))
+    assert sorted(p.relative_to(fresh).parts[0] for p in fresh.iterdir()) == ["audit"]
+    assert not (fresh / "quarantine").exists()

@@ -38,6 +38,14 @@ AUDIT_DDL = (
 class KeyVersionMismatch(RuntimeError):
     """The warehouse holds pseudonyms made with another master-key version."""
 
+    @classmethod
+    def of(cls, where: str, found: str, used: str) -> KeyVersionMismatch:
+        """The refusal, with what to do (the same words on every engine)."""
+        return cls(f"{where} holds pseudonyms made with key version {found}, this run uses "
+                   f"{used}: re-pseudonymise the warehouse from the landing data "
+                   "(`python -m transforms.operations.rekey`) before loading with a new "
+                   "master key")
+
 
 @dataclass
 class EntityAudit:
@@ -79,11 +87,7 @@ def _check_key_version(con: duckdb.DuckDBPyConnection, table: str, version: str,
         [delivery_date, version],
     ).fetchall()
     if others:
-        raise KeyVersionMismatch(
-            f"{table} holds pseudonyms made with key version {others[0][0]}, this run uses "
-            f"{version}: re-pseudonymise the warehouse from the landing data "
-            "(`python -m transforms.operations.rekey`) before loading with a new master key"
-        )
+        raise KeyVersionMismatch.of(table, others[0][0], version)
 
 
 class DeliveryWriter:
@@ -113,11 +117,7 @@ class DeliveryWriter:
             [self.key_version, self.system, self.delivery_date],
         ).fetchall()
         if others:
-            raise KeyVersionMismatch(
-                f"the warehouse holds pseudonyms made with key version {others[0][0]}, this run "
-                f"uses {self.key_version}: re-pseudonymise the warehouse from the landing data "
-                "(`python -m transforms.operations.rekey`) before loading with a new master key"
-            )
+            raise KeyVersionMismatch.of("the warehouse", others[0][0], self.key_version)
         self.con.execute("begin transaction")
         return self
 

@@ -48,6 +48,7 @@ import pyarrow.parquet as pq
 from transforms.classification import Classification, Entity
 from transforms.classification import load as load_classification
 from transforms.ingest import fingerprints
+from transforms.ingest.load import KeyVersionMismatch
 from transforms.ingest.minimise import DELIVERY_COLUMN, minimise
 from transforms.ingest.orphans import ParentLink, parent_links, parents_first
 from transforms.ingest.run import BATCH_ROWS, DeliveryReport, read_manifest
@@ -185,6 +186,19 @@ def loaded_checksums(warehouse: str, system: str, delivery_date: date) -> dict[s
     return {e["entity"]: e["file_sha256"] for e in json.loads(path.read_text())["entities"]}
 
 
+def check_key_version(warehouse: str, system: str, delivery_date: date, version: str) -> None:
+    """Refuse to load with another master-key version than the warehouse's other deliveries
+    (their audit files say which), as the DuckDB ingest does: pseudonyms of two key versions
+    in one table would split every subject in two. The delivery being replaced may differ."""
+    root = Path(warehouse) / "audit" / "deliveries"
+    for path in sorted(root.glob("*/*.json")):
+        if path.parent.name == system and path.stem == delivery_date.isoformat():
+            continue
+        found = json.loads(path.read_text(encoding="utf-8")).get("key_version")
+        if found != version:
+            raise KeyVersionMismatch.of("the Spark warehouse", str(found), version)
+
+
 def _known_parents(spark, warehouse: str, link: ParentLink, staged: dict[str, str]
                    ) -> tuple[str, str, str, frozenset[str]] | None:
     """The link's parent pseudonyms: this delivery's (staged) and every earlier delivery's."""
@@ -216,7 +230,8 @@ def _spool_csv(path: Path, entity: Entity, spool: Path, where: str) -> int:
 def ingest_delivery_spark(spark, warehouse: str, delivery: Delivery,
                           classification: Classification, keys: DomainKeys,
                           quarantine_root: Path) -> DeliveryReport:
-    """Load one delivery into the Spark warehouse: every table's partition or none."""
+    """Load one delivery into the Spark warehouse: every table's partition or none (the
+    caller has checked the key version: check_key_version)."""
     files = read_manifest(delivery, classification)
     positions = {n: i for i, n in enumerate(sorted(files), start=1)}
     entities = parents_first([classification.entity(delivery.system, n.removesuffix(".csv"))
@@ -377,7 +392,7 @@ def ingest_spark(landing: Path, quarantine_root: Path, keys: DomainKeys, *,
 
     classification = classification or load_classification()
     warehouse = warehouse or settings.spark_warehouse()
-    spark = spark_session()
+    spark = None  # started for the first delivery to load: a run with none starts no JVM
     reports: list[DeliveryReport] = []
     for delivery in discover(landing, classification, systems=systems, until=until):
         try:
@@ -390,6 +405,8 @@ def ingest_spark(landing: Path, quarantine_root: Path, keys: DomainKeys, *,
                         for n, m in files.items()):
             reports.append(DeliveryReport(delivery.label, "already_loaded"))
             continue
+        check_key_version(warehouse, delivery.system, delivery.delivery_date, keys.key_version)
+        spark = spark or spark_session()
         report = ingest_delivery_spark(spark, warehouse, delivery, classification, keys,
                                        quarantine_root)
         log.info("%s: read %d, quarantined %d, loaded %d on Spark (key version %s)",
