@@ -79,3 +79,16 @@ def test_rotation_refuses_when_landing_data_is_gone(book: Path) -> None:
     with pytest.raises(RotationRefused, match="no longer in the landing zone"):
         rekey(new)
     assert (book / "warehouse.duckdb").read_bytes() == before
+
+
+def test_rotation_refuses_on_the_spark_engine(book: Path, monkeypatch: pytest.MonkeyPatch
+                                              ) -> None:
+    """Rekey rebuilds the DuckDB file: on the Spark engine it must refuse, not rebuild a file
+    that engine does not use and report the rotation done."""
+    old, new = DomainKeys.derive(os.urandom(32)), DomainKeys.derive(os.urandom(32))
+    ingest(book / "landing", book / "warehouse.duckdb", book / "quarantine", old)
+    before = (book / "warehouse.duckdb").read_bytes()
+    monkeypatch.setenv("PIPELINE_ENGINE", "spark")
+    with pytest.raises(RotationRefused, match="Spark warehouse is not supported"):
+        rekey(new)
+    assert (book / "warehouse.duckdb").read_bytes() == before

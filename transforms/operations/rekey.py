@@ -67,6 +67,10 @@ def _carry_over_audit(old: Path, new: Path) -> list[str]:
 
 def rekey(keys: DomainKeys | None = None) -> dict:
     """Rebuild data/warehouse.duckdb under the configured master key; return counts."""
+    if settings.engine() == "spark":  # this rebuilds the DuckDB file: say so, do not guess
+        raise RotationRefused(
+            "re-pseudonymising the Spark warehouse is not supported yet (PIPELINE_ENGINE=spark):"
+            " ingest the landing data under the new key into a new PIPELINE_SPARK_WAREHOUSE")
     p = settings.paths()
     keys = keys or load_domain_keys()
     classification = load_classification()
