@@ -30,6 +30,15 @@ from pathlib import Path
 from typing import Any
 
 import attr
+from openlineage.client.event_v2 import (
+    InputDataset,
+    Job,
+    OutputDataset,
+    Run,
+    RunEvent,
+    RunState,
+)
+from openlineage.client.facet_v2 import job_type_job, parent_run
 from openlineage.client.generated.base import DatasetFacet
 
 from transforms.classification import Classification
@@ -141,16 +150,6 @@ def build_events(manifest: dict, run_results: dict, *, key_version: str,
                  parent: dict[str, str] | None = None) -> list[Any]:
     """RunEvents for one dbt invocation: START and COMPLETE/FAIL of the invocation, and one
     COMPLETE/FAIL per model dbt ran, with its inputs and output and their facets."""
-    from openlineage.client.event_v2 import (
-        InputDataset,
-        Job,
-        OutputDataset,
-        Run,
-        RunEvent,
-        RunState,
-    )
-    from openlineage.client.facet_v2 import job_type_job, parent_run
-
     classification = classification or load_classification()
     nodes = read_nodes(manifest)
     purpose = purposes(nodes, classification)
@@ -214,16 +213,6 @@ def ingest_events(system: str, *, key_version: str,
     name the same tables). Why: the ingest is where a purpose's data is made, so an auditor
     following lineage from a mart back must reach the delivery. Names come from the
     classification only, never from a delivery (a file name is data)."""
-    from openlineage.client.event_v2 import (
-        InputDataset,
-        Job,
-        OutputDataset,
-        Run,
-        RunEvent,
-        RunState,
-    )
-    from openlineage.client.facet_v2 import job_type_job
-
     classification = classification or load_classification()
     now = datetime.now(UTC).isoformat()
     events = []
