@@ -39,7 +39,15 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 TARGET_PATH = Path(os.environ.get("PIPELINE_DBT_TARGET_DIR") or DBT_PROJECT_DIR / "target")
 # PIPELINE_ENGINE=spark: its own artefacts, beside the DuckDB target
 SPARK_TARGET_PATH = TARGET_PATH.with_name(TARGET_PATH.name + "-spark")
+
 LOG_PATH: Path | None = None  # None: <PIPELINE_DATA_DIR>/logs/dbt (transforms.settings)
+
+
+def target_path() -> Path:
+    """The dbt target folder of the configured engine (settings.engine()): where dbt writes
+    its compiled SQL, manifest and run_results, and where lineage reads them."""
+    return SPARK_TARGET_PATH if settings.engine() == "spark" else TARGET_PATH
+
 
 # The vars a caller may set besides as_of_date (see dbt_project/dbt_project.yml, and
 # dbt_project/profiles.yml for duckdb_memory_limit).
@@ -115,7 +123,7 @@ def run_dbt(
         *args,
         "--project-dir", str(DBT_PROJECT_DIR),
         "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target-path", str(SPARK_TARGET_PATH if spark else TARGET_PATH),
+        "--target-path", str(target_path()),
         *(["--target", "spark"] if spark else []),
         "--log-path", str(log_path),
         "--vars", json.dumps(dbt_vars),

@@ -109,10 +109,10 @@ def emit_dbt_lineage(not_before: float, *, failed_build: bool = False) -> int:
     seconds) to <data>/lineage/dbt/; returns how many. Nothing when PIPELINE_LINEAGE=0 or dbt
     left no newer run_results.json. After a failed build an emission error is logged (its type
     only), so that dbt's own error is the one the task fails with."""
-    from transforms.build.dbt_run import SPARK_TARGET_PATH, TARGET_PATH
+    from transforms.build.dbt_run import target_path
     from transforms.build.lineage import emit_dbt_lineage as emit
 
-    target = SPARK_TARGET_PATH if settings.engine() == "spark" else TARGET_PATH
+    target = target_path()
     results = target / "run_results.json"
     if not settings.lineage_enabled() or not results.exists() \
             or results.stat().st_mtime < not_before:
