@@ -65,9 +65,17 @@ if [ "${PIPELINE_DBT_TASKS:-single}" = cosmos ]; then
   # DuckDB's single writer: every dbt task of the cosmos group runs in this one-slot pool
   run_logged uv run airflow pools set duckdb_warehouse 1 "DuckDB warehouse: one writer at a time"
 fi
-for dag in "${DAGS[@]}"; do
-  step "airflow dags test $dag $AS_OF"
-  run_logged uv run python -m transforms.operations.airflow_run "$dag" "$AS_OF"
-  grep -E "^== $dag:" "$LOG" | tail -n 1
-done
+# The DAGs one after another in one process (transforms/operations/airflow_run.py: Airflow's
+# own `dags test` for each, Airflow's start paid once): its output to the log, its "== " lines
+# (each DAG's start and verdict) to the terminal as well.
+set +e
+uv run python -m transforms.operations.airflow_run "${DAGS[@]}" "$AS_OF" 2>&1 \
+  | tee -a "$LOG" | grep --line-buffered -E '^== '
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" != 0 ]; then
+  echo "!! failed: the DAGs for $AS_OF (exit status $status) — last lines of $LOG:" >&2
+  tail -n 40 "$LOG" >&2
+  exit 1
+fi
 uv run python -m transforms.operations.summary --log "$LOG" --seconds $(( $(date +%s) - start )) | tee -a "$LOG"

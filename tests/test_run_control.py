@@ -49,7 +49,7 @@ def test_a_second_run_of_the_same_dag_and_date_is_refused(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     called = []
-    monkeypatch.setattr(airflow_run.subprocess, "run", lambda *a, **k: called.append(a))
+    monkeypatch.setattr(airflow_run, "run_dag_test", lambda *a, **k: called.append(a))
     with airflow_run.exclusive_run("build_and_publish", "2026-11-26"):
         assert airflow_run.main(["build_and_publish", "2026-11-26"]) == airflow_run.REFUSED
     err = capsys.readouterr().err

@@ -50,7 +50,8 @@ COMMANDS: dict[str, Command] = {
     "summary": Command("transforms.operations.summary",
                        "the run summary: delivered, quarantined, loaded, published"),
     "run-dag": Command("transforms.operations.airflow_run",
-                       "run one DAG for a date through Airflow (`run-dag DAG YYYY-MM-DD`)"),
+                       "run DAGs for a date through Airflow, in order "
+                       "(`run-dag DAG [DAG ...] YYYY-MM-DD`)"),
     "generate": Command("transforms.sources.generate",
                         "write the synthetic source systems' deliveries"),
     "postgres": Command("transforms.sources.postgres_server",
@@ -92,11 +93,12 @@ def _run_dag_arguments(argv: list[str]) -> list[str]:
     """airflow_run's main reads its argv by hand: give it `--help`."""
     parser = argparse.ArgumentParser(prog="pipeline run-dag", description=COMMANDS["run-dag"].help
                                      + "; fails unless the run succeeded")
-    parser.add_argument("dag_id", help="ingest_deliveries, retention_and_rights, "
-                                       "build_and_publish or extract_policy_admin")
+    parser.add_argument("dag_ids", nargs="+", metavar="dag_id",
+                        help="ingest_deliveries, retention_and_rights, build_and_publish or "
+                             "extract_policy_admin; several run one after another")
     parser.add_argument("logical_date", metavar="YYYY-MM-DD")
     args = parser.parse_args(argv)
-    return [args.dag_id, args.logical_date]
+    return [*args.dag_ids, args.logical_date]
 
 
 ARGUMENT_HOOKS: dict[str, Callable[[list[str]], list[str]]] = {
