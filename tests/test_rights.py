@@ -46,6 +46,7 @@ from transforms.build import dbt_run
 from transforms.build.dbt_run import run_dbt
 from transforms.classification import PROJECT_ROOT, load
 from transforms.ingest.fingerprints import SCHEMA, fingerprint_frame
+from transforms.ingest.suppression import load_suppression
 from transforms.operations.leak_scan import scan
 from transforms.privacy.identity import identity_frame
 from transforms.privacy.keys import FINGERPRINT_DOMAIN, DomainKeys
@@ -53,6 +54,7 @@ from transforms.privacy.pseudonymise import pseudonymise
 from transforms.publish.publication import current_publication, publications_root, publish
 from transforms.publish.retirement import retire_stale_publications
 from transforms.rights import processing as rights
+from transforms.rights.erasure import RawZone, sweep_suppressed
 from transforms.rights.removals import latest_removal
 from transforms.rights.subject_resolution import GivenIdentifiers
 from transforms.settings import environment
@@ -624,6 +626,38 @@ def test_erasures_of_one_run_are_one_batch_with_counts_per_request(world: dict, 
     counted = {k: sum(c.get(k, 0) for c in counts.values()) for k in removed}
     assert {k: n for k, n in removed.items() if n} == {k: n for k, n in counted.items() if n}
     assert report.rows_erased == sum(removed.values()) > 0
+
+
+def test_the_sweep_skips_an_unchanged_raw_zone_and_runs_when_it_changes(
+        world: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A daily run with nothing new does not parse the raw zone again for erased subjects
+    (the digest of the last clean sweep matches); a redelivery of an erased subject's rows
+    changes the digest, and the sweep runs and removes them."""
+    src: Book = world["book"]
+    book = Book(tmp_path / "data", src.keys)
+    shutil.copytree(src.data, book.data, symlinks=True)
+    zone = RawZone(book.landing, book.quarantine, load())
+    con = duckdb.connect(str(book.warehouse))
+    try:
+        suppression = load_suppression(con, book.keys)
+        assert suppression, "the erased subject is on the suppression list"
+        assert sweep_suppressed(con, book.keys, zone, suppression) == 0
+
+        def parsed(*_args: object, **_kwargs: object) -> None:
+            raise AssertionError("an unchanged raw zone was parsed again")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(raw_rewrite, "prepare", parsed)
+            assert sweep_suppressed(con, book.keys, zone, suppression) == 0
+        rows = world["e_rows"][("claims", "claims")]
+        assert rows.height, "positive control: the erased subject had claims"
+        write_delivery(book.landing, "claims", date(2026, 11, 29), {"claims.csv": rows})
+        assert sweep_suppressed(con, book.keys, zone, suppression) == rows.height
+    finally:
+        con.close()
+    redelivered = pl.read_csv(book.landing / "claims" / "2026-11-29" / "claims.csv",
+                              infer_schema=False)
+    assert redelivered.height == 0
 
 
 def test_identity_frame_matches_the_warehouse_pseudonyms(world: dict) -> None:
