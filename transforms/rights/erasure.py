@@ -22,7 +22,7 @@ A request whose subject's rows are all counted for earlier ones is `no_match`, a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -59,6 +59,17 @@ class RawZone:
     landing: Path
     quarantine: Path
     classification: Classification
+    # None: rewritten raw files are renamed into place once the warehouse has committed. A list:
+    # their plans are appended to it instead, for a caller whose commit point comes later (the
+    # Spark engine's partition swaps, transforms/operations/spark_rights.py), which renames them
+    # after it (or discards them on failure)
+    deferred: list | None = field(default=None, compare=False)
+
+    def commit(self, plan: raw_rewrite.RewritePlan) -> None:
+        if self.deferred is None:
+            plan.commit()
+        else:
+            self.deferred.append(plan)
 
 
 def requests_matcher(request_ids: set[str]) -> raw_rewrite.Matcher:
@@ -269,7 +280,7 @@ def erase_batch(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: RawZone,
     except BaseException:
         plan.discard()
         raise
-    plan.commit()
+    zone.commit(plan)
     return results
 
 
@@ -290,5 +301,5 @@ def sweep_suppressed(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: Raw
     except BaseException:
         plan.discard()
         raise
-    plan.commit()
+    zone.commit(plan)
     return plan.rows
