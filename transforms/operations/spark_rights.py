@@ -306,6 +306,13 @@ def write_back(scratch: Path, warehouse: Path, before: Prints) -> dict[str, int]
     return counts
 
 
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def finish_commit(warehouse: Path) -> bool:
     """Do the swaps a committed journal lists (all of them, idempotently: a crash halfway is
     finished by the next call), then clear the journal; returns whether there was one. Staging
@@ -321,9 +328,12 @@ def finish_commit(warehouse: Path) -> bool:
                 continue  # swapped already
             if target_path.exists() or target_path.is_symlink():
                 if old.exists():
-                    shutil.rmtree(old) if old.is_dir() else old.unlink()
+                    _remove(old)
                 old.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(target_path, old)
+                try:  # out of sight at once: a reader never sees half a folder
+                    os.replace(target_path, old)
+                except OSError:  # another file system (the gate's database beside the data)
+                    _remove(target_path)
             if staged is not None:
                 target_path.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(staged, target_path)
