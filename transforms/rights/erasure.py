@@ -65,6 +65,16 @@ class RawZone:
     # after it (or discards them on failure)
     deferred: list | None = field(default=None, compare=False)
 
+    def prepare(self, matcher: raw_rewrite.Matcher) -> raw_rewrite.RewritePlan:
+        """The rewrite plan of the raw zone for `matcher`. A plan deferred earlier in the run
+        is renamed into place first: the new plan must read the files it left (both write the
+        same temporary names). That earlier plan is the run's sweep (its subjects are in the
+        committed suppression list already) or, with a backlog of more than one erasure batch,
+        an earlier batch, whose crash window is then the DuckDB path's (repaired by the sweep)."""
+        while self.deferred:
+            self.deferred.pop(0).commit()
+        return raw_rewrite.prepare(self.landing, self.quarantine, self.classification, matcher)
+
     def commit(self, plan: raw_rewrite.RewritePlan) -> None:
         if self.deferred is None:
             plan.commit()
@@ -260,8 +270,7 @@ def erase_batch(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: RawZone,
                 entries[kind] |= values
     batch = [item if item.subject is None or item.subject.records else Erasure(item.request, None)
              for item in batch]
-    plan = raw_rewrite.prepare(zone.landing, zone.quarantine, zone.classification,
-                               batch_matcher(batch, keys))
+    plan = zone.prepare(batch_matcher(batch, keys))
     try:
         with transaction(con):
             per_request = delete_warehouse_rows(con, batch)
@@ -290,8 +299,7 @@ def sweep_suppressed(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: Raw
     between an erasure's commit and its renames). Returns the rows removed."""
     if not suppression:
         return 0
-    plan = raw_rewrite.prepare(zone.landing, zone.quarantine, zone.classification,
-                               subject_matcher(suppression, keys))
+    plan = zone.prepare(subject_matcher(suppression, keys))
     if not plan.files:
         return 0
     try:
