@@ -34,10 +34,12 @@ pytestmark = pytest.mark.spark
 
 @pytest.fixture(scope="module")
 def both_engines(tmp_path_factory: pytest.TempPathFactory):
-    """One landing zone (every system) through both ingests, then each engine's dbt build,
-    gate and publication (the pipeline's own task functions, transforms/operations/tasks.py,
-    with PIPELINE_ENGINE set), each in its data directory; the Spark session is stopped
-    afterwards, also on failure."""
+    """One landing zone (every system, with subject requests of every kind and contracts past
+    their retention limit) through both ingests, then each engine's subject requests,
+    retention and compaction, dbt build, gate and publication (the pipeline's own task
+    functions, transforms/operations/, with PIPELINE_ENGINE set), each in its data directory
+    with its own copy of the landing zone (the erasure rewrites it); the Spark session is
+    stopped afterwards, also on failure."""
     tmp = tmp_path_factory.mktemp("engines")
     key = os.urandom(32).hex()
     landing = tmp / "landing"
@@ -45,22 +47,37 @@ def both_engines(tmp_path_factory: pytest.TempPathFactory):
     common = {"PIPELINE_MASTER_KEY": key, "PIPELINE_SPARK_WAREHOUSE": str(tmp / "spark-warehouse")}
     from transforms.engines.spark_session import stop_spark_session
     from transforms.ingest.spark_load import ingest_spark
+    from transforms.operations.rights_tasks import (
+        apply_retention_rules,
+        compact_if_anything_removed,
+        process_subject_requests,
+    )
     from transforms.operations.tasks import build_marts, gate_marts, publish_marts
 
+    def rights_and_retention() -> dict:
+        return {"rights": process_subject_requests(AS_OF.isoformat()),
+                "retention": apply_retention_rules(AS_OF.isoformat()),
+                "compaction": compact_if_anything_removed()}
+
     published: dict[str, dict] = {}
+    applied: dict[str, dict] = {}
+    for folder in ("duck", "data"):
+        shutil.copytree(landing, tmp / folder / "landing")
     try:
         with settings.environment(**common, PIPELINE_ENGINE="duckdb",
                                   PIPELINE_DATA_DIR=str(tmp / "duck")):
             keys = load_domain_keys()
-            duck = ingest(landing, tmp / "duck" / "warehouse.duckdb", tmp / "q-duckdb", keys,
-                          until=AS_OF)
+            duck = ingest(tmp / "duck" / "landing", tmp / "duck" / "warehouse.duckdb",
+                          tmp / "duck" / "quarantine", keys, until=AS_OF)
+            applied["duckdb"] = rights_and_retention()
             build_marts(AS_OF.isoformat())
             gate_marts()
             published["duckdb"] = publish_marts("run-duckdb")
         with settings.environment(**common, PIPELINE_ENGINE="spark",
                                   PIPELINE_DATA_DIR=str(tmp / "data")):
-            spark = ingest_spark(landing, tmp / "q-spark", keys, until=AS_OF,
-                                 warehouse=str(tmp / "spark-warehouse"))
+            spark = ingest_spark(tmp / "data" / "landing", tmp / "data" / "quarantine", keys,
+                                 until=AS_OF, warehouse=str(tmp / "spark-warehouse"))
+            applied["spark"] = rights_and_retention()
             # the models only: dbt's data tests on Spark (~160 Spark jobs) cost minutes here
             build_marts(AS_OF.isoformat(), data_tests=False)
             gate_marts()
@@ -68,7 +85,7 @@ def both_engines(tmp_path_factory: pytest.TempPathFactory):
     finally:
         stop_spark_session()
     yield {"tmp": tmp, "key": key, "keys": keys, "duck": duck, "spark": spark,
-           "landing": landing, "published": published}
+           "landing": landing, "published": published, "applied": applied}
 
 
 def _duckdb_tables(path: Path) -> dict[str, pl.DataFrame]:
@@ -87,11 +104,10 @@ def test_every_pseudo_table_is_equal(both_engines) -> None:
     duck = _duckdb_tables(tmp / "duck" / "warehouse.duckdb")
     assert {"pseudo_actuarial.claims__claims", "pseudo_actuarial.claims__claim_transactions",
             "pseudo_marketing.policy_admin__contracts"} <= set(duck)
-    resolutions = {RESOLVED.format(d=d) for d in RESOLVED_KEYS}  # rights' tables, not ingest's
+    resolutions = {RESOLVED.format(d=d) for d in RESOLVED_KEYS}  # written by the rights stage
+    assert resolutions <= set(duck) and sum(duck[r].height for r in resolutions) > 0
     assert sum(frame.height for frame in duck.values()) > 500
     for name, frame in duck.items():
-        if name in resolutions:
-            continue
         schema, table = name.split(".")
         spark = pl.read_parquet(str(tmp / "spark-warehouse" / schema / table / "**/*.parquet"),
                                 hive_partitioning=True)
@@ -106,11 +122,11 @@ def test_reports_and_quarantines_are_equal(both_engines) -> None:
     reasons = {r for report in duck for r in report.reasons}
     assert any("orphan:" in r for r in reasons) and any("duplicate_" in r for r in reasons)
     tmp = both_engines["tmp"]
-    files = sorted(p.relative_to(tmp / "q-duckdb") for p in (tmp / "q-duckdb").rglob("*.parquet"))
-    assert files == sorted(p.relative_to(tmp / "q-spark")
-                           for p in (tmp / "q-spark").rglob("*.parquet"))
-    for f in files:
-        a, b = pl.read_parquet(tmp / "q-duckdb" / f), pl.read_parquet(tmp / "q-spark" / f)
+    q_duck, q_spark = tmp / "duck" / "quarantine", tmp / "data" / "quarantine"
+    files = sorted(p.relative_to(q_duck) for p in q_duck.rglob("*.parquet"))
+    assert files == sorted(p.relative_to(q_spark) for p in q_spark.rglob("*.parquet"))
+    for f in files:  # after the erasures' rewrites of the quarantine, too
+        a, b = pl.read_parquet(q_duck / f), pl.read_parquet(q_spark / f)
         assert a.schema == b.schema
         assert a.sort("_row").equals(b.sort("_row")), f
 
@@ -124,7 +140,7 @@ def test_no_key_in_anything_spark_wrote(both_engines) -> None:
         secrets.append(keys.hmac_key(domain).encode())
         secrets.append(bytes.fromhex(keys.hmac_key(domain)))
     scanned = 0
-    for root in (tmp / "spark-warehouse", tmp / "data", tmp / "q-spark"):
+    for root in (tmp / "spark-warehouse", tmp / "data"):
         for path in (p for p in root.rglob("*") if p.is_file()):
             data = path.read_bytes()
             scanned += 1
@@ -286,38 +302,82 @@ def test_the_gate_finds_a_raw_value_in_a_spark_mart(both_engines, tmp_path: Path
     assert value not in (tmp_path / "gx" / "gate-summary.json").read_text()
 
 
-# -- what refuses on Spark (no Spark session: the task functions' first decisions) ------------
+# -- rights, retention and compaction on Spark: the same code on a working copy ---------------
 
 
-def test_rights_and_retention_refuse_on_spark(tmp_path: Path, master_key_hex: str) -> None:
-    """On the Spark engine, delivered subject requests stop the build (never published
-    unapplied), retention refuses, and the gate and publish refuse without a Spark build; with
-    no request delivered the requests step records that there was nothing to apply."""
-    from transforms.build.spark_marts import SparkMartsMissing, gate_database
-    from transforms.operations.rights_tasks import (
-        apply_retention_rules,
-        process_subject_requests,
-    )
-    from transforms.operations.spark_limits import NotOnSpark, delivered_subject_requests
+def _audit(path: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return sorted(con.execute(sql).fetchall(), key=repr)
+    finally:
+        con.close()
 
-    warehouse = tmp_path / "spark-warehouse"
-    with settings.environment(PIPELINE_ENGINE="spark", PIPELINE_DATA_DIR=str(tmp_path / "data"),
-                              PIPELINE_SPARK_WAREHOUSE=str(warehouse)):
-        assert delivered_subject_requests() == 0
-        state = process_subject_requests(AS_OF.isoformat(), state="rights-build")
-        assert state["engine"] == "spark" and state["requests_delivered"] == 0
-        with pytest.raises(NotOnSpark, match="retention .* not supported on the spark engine"):
-            apply_retention_rules(AS_OF.isoformat())
-        with pytest.raises(SparkMartsMissing, match="PIPELINE_ENGINE=spark"):
-            gate_database()
-        for purpose, n in (("dpo", 3), ("actuarial", 2)):
-            part = warehouse / f"pseudo_{purpose}" / "dpo__subject_requests" \
-                / "_delivery_date=2026-11-26"
-            part.mkdir(parents=True)
-            pl.DataFrame({"request_type": ["erasure"] * n}).write_parquet(part / "p.parquet")
-        assert delivered_subject_requests() == 3
-        with pytest.raises(NotOnSpark, match="3 delivered subject request"):
-            process_subject_requests(AS_OF.isoformat(), state="rights-build")
+
+def test_rights_and_retention_give_equal_audits(both_engines) -> None:
+    """Every request (erasure, objection, consent withdrawal, restriction and its lifting,
+    access, and requests that match nobody) has the same status and the same counts per table
+    on both engines; retention removed the same rows per rule and table (contracts past their
+    limit, with their claims and transactions); the task payloads are the same."""
+    tmp, applied = both_engines["tmp"], both_engines["applied"]
+    duck, spark = applied["duckdb"], applied["spark"]
+    for step in ("rights", "retention"):
+        a = {k: v for k, v in duck[step].items() if k != "run_id"}
+        b = {k: v for k, v in spark[step].items() if k != "run_id"}
+        assert a == b, step
+    requests = ("select request_id, request_type, received_date, processed_date, status, "
+                "records, counts, source, key_version from audit.subject_requests")
+    state = tmp / "spark-warehouse" / "_rights" / "state.duckdb"
+    audit = _audit(tmp / "duck" / "warehouse.duckdb", requests)
+    assert _audit(state, requests) == audit
+    kinds = {(r[1], r[4]) for r in audit}
+    for kind in ("erasure", "objection", "consent_withdrawal", "restriction",
+                 "restriction_lifted", "access"):
+        assert (kind, "done") in kinds, kind
+    assert any(status == "no_match" for _, status in kinds)
+    assert duck["rights"]["rows_erased"] > 0
+    retention = "select rule, target, rows from audit.retention_runs"
+    assert _audit(state, retention) == _audit(tmp / "duck" / "warehouse.duckdb", retention)
+    removed = duck["retention"]["counts"]["contracts_and_claims"]
+    assert removed["pseudo_actuarial.policy_admin__contracts"] > 0
+    assert spark["retention"]["rows_removed_from_warehouse"] > 0
+    removals = "select source, rows from audit.data_removals"
+    assert _audit(state, removals) == _audit(tmp / "duck" / "warehouse.duckdb", removals)
+    # nothing left behind by the swaps; removed rows in no file of the warehouse
+    assert sorted(p.name for p in (tmp / "spark-warehouse" / "_rights").iterdir()) == \
+        ["state.duckdb"]
+    assert spark["compaction"] == duck["compaction"] and duck["compaction"]["compacted"]
+
+
+def test_a_redelivery_of_an_erased_subject_is_swept_before_the_spark_ingest(both_engines
+                                                                          ) -> None:
+    """The erasure rewrote landing files and moved the Spark audit files' checksums along.
+    The source then delivers the same day again with the erased subject's rows (the pristine
+    files): the Spark ingest task's sweep (the rights' own, on a working copy of the state)
+    removes them first, giving back the erased files byte for byte, so the Spark ingest finds
+    every delivery already loaded and starts no Spark job."""
+    tmp = both_engines["tmp"]
+    from transforms.engines.spark_session import stop_spark_session
+    from transforms.ingest.spark_load import ingest_spark
+    from transforms.operations.spark_rights import sweep_before_ingest
+
+    folder = tmp / "data" / "landing" / "policy_admin" / AS_OF.isoformat()
+    erased = {p.name: p.read_bytes() for p in folder.iterdir()}
+    pristine = both_engines["landing"] / "policy_admin" / AS_OF.isoformat()
+    assert any(erased[p.name] != p.read_bytes() for p in pristine.iterdir()), "an erasure there"
+    shutil.rmtree(folder)
+    shutil.copytree(pristine, folder)
+    with settings.environment(PIPELINE_ENGINE="spark", PIPELINE_MASTER_KEY=both_engines["key"],
+                              PIPELINE_DATA_DIR=str(tmp / "data"),
+                              PIPELINE_SPARK_WAREHOUSE=str(tmp / "spark-warehouse")):
+        assert sweep_before_ingest(both_engines["keys"]) > 0
+        assert {p.name: p.read_bytes() for p in folder.iterdir()} == erased
+        try:  # no Spark session starts when every delivery is loaded already
+            reports = ingest_spark(tmp / "data" / "landing", tmp / "data" / "quarantine",
+                                   both_engines["keys"], until=AS_OF,
+                                   warehouse=str(tmp / "spark-warehouse"))
+        finally:
+            stop_spark_session()
+    assert reports and {r.status for r in reports} == {"already_loaded"}
 
 
 def test_loading_with_another_key_version_is_refused_on_spark(both_engines) -> None:

@@ -119,14 +119,24 @@ def _warehouse_relations(con: duckdb.DuckDBPyConnection, warehouse: Path) -> Non
     """The pseudo_* tables as views, the gate's fingerprints as tables, the delivery audit."""
     for schema, table, folder in _parquet_folders(warehouse, "pseudo_"):
         con.execute(f'create schema if not exists "{schema}"')
+        # the rights' resolution tables are not partitioned (spark_rights.py writes them whole)
+        hive = (f"hive_partitioning = true, hive_types = {{'{DELIVERY_COLUMN}': date}}"
+                if any(p.name.startswith(f"{DELIVERY_COLUMN}=") for p in folder.iterdir())
+                else "hive_partitioning = false")
         con.execute(f'create view "{schema}"."{table}" as select * from read_parquet('
-                    f"{_sql_str(str(folder / '**' / '*.parquet'))}, hive_partitioning = true, "
-                    f"hive_types = {{'{DELIVERY_COLUMN}': date}})")
+                    f"{_sql_str(str(folder / '**' / '*.parquet'))}, {hive})")
     con.execute(f'create schema if not exists "{FINGERPRINT_SCHEMA}"')
     for schema, table, folder in _parquet_folders(warehouse, FINGERPRINT_SCHEMA):
         con.execute(f'create table "{schema}"."{table}" as select * from read_parquet('
                     f"{_sql_str(str(folder / '**' / '*.parquet'))}, hive_partitioning = true, "
                     f"hive_types = {{'{DELIVERY_COLUMN}': date}})")
+    load_delivery_audit(con, warehouse)
+
+
+def load_delivery_audit(con: duckdb.DuckDBPyConnection, warehouse: Path) -> None:
+    """The Spark ingest's per-delivery audit files as the DuckDB ingest's audit tables
+    (`audit.deliveries`, `audit.quarantine`, `audit.nullified`): counts and checksums only.
+    Also read by the rights' working copy (transforms/operations/spark_rights.py)."""
     for ddl in AUDIT_DDL:
         con.execute(ddl)
     rows: dict[str, list[dict]] = {"deliveries": [], "quarantine": [], "nullified": []}

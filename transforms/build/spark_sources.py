@@ -24,7 +24,8 @@ def _quoted(path: str) -> str:
 
 def register_sources(spark, warehouse: str) -> list[str]:
     """Declare every `pseudo_<purpose>/<table>` folder of the warehouse as a catalog table, and
-    the DPO's resolution tables (empty until the rights stage runs on Spark) so that a fresh
+    the DPO's resolution tables (written whole by the rights stage,
+    transforms/operations/spark_rights.py; declared empty until it has run) so that a fresh
     warehouse builds. Returns the tables declared."""
     declared: list[str] = []
     root = Path(warehouse)
@@ -35,7 +36,8 @@ def register_sources(spark, warehouse: str) -> list[str]:
             spark.sql(f"drop table if exists {name}")
             spark.sql(f"create table {name} using parquet "
                       f"location '{_quoted(str(table_dir.resolve()))}'")
-            spark.sql(f"alter table {name} recover partitions")
+            if any(p.name.startswith("_delivery_date=") for p in table_dir.iterdir()):
+                spark.sql(f"alter table {name} recover partitions")  # not the resolution tables
             declared.append(name)
     for domain, keys in RESOLVED_KEYS.items():
         spark.sql(f"create database if not exists pseudo_{domain}")

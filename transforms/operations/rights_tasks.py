@@ -7,16 +7,22 @@ identifier, a pseudonym or a key.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from transforms import settings
 from transforms.compaction import compact_if_due
 from transforms.operations import spark_limits
 from transforms.operations.run_date import resolve_as_of
+from transforms.operations.spark_rights import (
+    clear_compaction_marks,
+    on_working_copy,
+    state_database,
+)
 from transforms.operations.task_state import record
 from transforms.privacy.keys import load_domain_keys
 from transforms.publish.retirement import retire_stale_publications
-from transforms.retention.run import apply_retention
-from transforms.rights.processing import process_requests
+from transforms.retention.run import RetentionReport, apply_retention
+from transforms.rights.processing import ProcessReport, process_requests
 from transforms.rights.removals import latest_removal
 
 log = logging.getLogger(__name__)
@@ -35,16 +41,14 @@ def process_subject_requests(ds: str | None = None, state: str = "rights") -> di
     before any build. The compaction is left to the DAG's own step (once per run)."""
     p = settings.paths()
     as_of = resolve_as_of(ds)
-    if spark_limits.on_spark():  # nothing to apply, or refused: never published unapplied
-        delivered = spark_limits.delivered_subject_requests()
-        if delivered:
-            raise spark_limits.refuse(
-                f"applying the {delivered} delivered subject request(s) (erasure, restriction, "
-                "resolution), so nothing is built or published,")
-        return record(state, {"as_of": as_of.isoformat(), "engine": "spark",
-                              "requests_delivered": 0, "changed": False})
-    report = process_requests(p.landing, p.quarantine, p.warehouse, load_domain_keys(), as_of,
-                              compact=False)
+    keys = load_domain_keys()
+
+    def apply(warehouse: Path, raw_commits: list | None) -> ProcessReport:
+        return process_requests(p.landing, p.quarantine, warehouse, keys, as_of, compact=False,
+                                raw_commits=raw_commits)
+
+    # on Spark the same code, on a working copy of the Spark warehouse (spark_rights.py)
+    report = on_working_copy(apply) if spark_limits.on_spark() else apply(p.warehouse, None)
     payload = record(state, {"as_of": as_of.isoformat(), **report.as_dict(),
                                  "changed": report.changed})
     failed = report.statuses.get("failed", 0)
@@ -55,29 +59,32 @@ def process_subject_requests(ds: str | None = None, state: str = "rights") -> di
 
 
 def apply_retention_rules(ds: str | None = None) -> dict:
-    if spark_limits.on_spark():
-        raise spark_limits.refuse("retention (removing expired rows and files)")
     p = settings.paths()
     as_of = resolve_as_of(ds)
-    report = apply_retention(p.warehouse, p.landing, p.quarantine, as_of, compact=False)
+
+    def apply(warehouse: Path, _raw_commits: list | None) -> RetentionReport:
+        return apply_retention(warehouse, p.landing, p.quarantine, as_of, compact=False)
+
+    report = on_working_copy(apply) if spark_limits.on_spark() else apply(p.warehouse, None)
     return record("retention", {**report.as_dict(),
                                  "changed": bool(report.removed_from_warehouse)})
 
 
 def compact_if_anything_removed(state: str = "compaction") -> dict:
     """One compaction for the whole run, when rows were removed or replaced
-    (transforms/compaction.py). On Spark nothing can have been removed (rights and retention
-    refuse there) and a delivery's partitions are replaced whole: there is no file to compact."""
+    (transforms/compaction.py). On Spark a removal is itself the compaction: the affected
+    partitions are rewritten with the kept rows only and the old ones deleted
+    (transforms/operations/spark_rights.py): only the marks are cleared."""
     if spark_limits.on_spark():
-        return record(state, {"engine": "spark", "compacted": False,
-                              "reason": "no removal on the spark engine"})
+        return record(state, clear_compaction_marks())
     return record(state, compact_if_due(settings.paths().warehouse))
 
 
 def retire_publications() -> dict:
     """Delete publications made before the latest erasure or purge (never the current one)."""
     p = settings.paths()
-    return record("retire", retire_stale_publications(p.published, latest_removal(p.warehouse)))
+    audit = state_database() if spark_limits.on_spark() else p.warehouse  # audit.data_removals
+    return record("retire", retire_stale_publications(p.published, latest_removal(audit)))
 
 
 def signal_rebuild(requests: dict, retention: dict, retired: dict, outlet_events) -> dict:

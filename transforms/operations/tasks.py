@@ -32,7 +32,9 @@ def ingest_system(system: str, ds: str | None = None, outlet_events=None) -> dic
     as_of = resolve_as_of(ds)
     if settings.engine() == "spark":  # Parquet tables under settings.spark_warehouse()
         from transforms.ingest.spark_load import ingest_spark
+        from transforms.operations.spark_rights import sweep_before_ingest
 
+        swept = sweep_before_ingest(keys)  # erased subjects' redelivered rows: never loaded
         reports = ingest_spark(p.landing, p.quarantine, keys, systems=[system], until=as_of)
     else:
         reports = ingest(p.landing, p.warehouse, p.quarantine, keys, systems=[system],
@@ -46,6 +48,8 @@ def ingest_system(system: str, ds: str | None = None, outlet_events=None) -> dic
         "rows_quarantined": sum(r.rows_quarantined for r in reports),
         "rows_loaded": sum(r.rows_loaded for r in reports),
     }
+    if settings.engine() == "spark":
+        payload["erased_rows_swept_before_ingest"] = swept
     if settings.lineage_enabled() and any(r.status == "loaded" for r in reports):
         from transforms.build.lineage import emit_events, ingest_events
 

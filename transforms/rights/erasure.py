@@ -23,7 +23,7 @@ A request whose subject's rows are all counted for earlier ones is `no_match`, a
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -61,6 +61,27 @@ class RawZone:
     landing: Path
     quarantine: Path
     classification: Classification
+    # None: rewritten raw files are renamed into place once the warehouse has committed. A list:
+    # their plans are appended to it instead, for a caller whose commit point comes later (the
+    # Spark engine's partition swaps, transforms/operations/spark_rights.py), which renames them
+    # after it (or discards them on failure)
+    deferred: list | None = field(default=None, compare=False)
+
+    def prepare(self, matcher: raw_rewrite.Matcher) -> raw_rewrite.RewritePlan:
+        """The rewrite plan of the raw zone for `matcher`. A plan deferred earlier in the run
+        is renamed into place first: the new plan must read the files it left (both write the
+        same temporary names). That earlier plan is the run's sweep (its subjects are in the
+        committed suppression list already) or, with a backlog of more than one erasure batch,
+        an earlier batch, whose crash window is then the DuckDB path's (repaired by the sweep)."""
+        while self.deferred:
+            self.deferred.pop(0).commit()
+        return raw_rewrite.prepare(self.landing, self.quarantine, self.classification, matcher)
+
+    def commit(self, plan: raw_rewrite.RewritePlan) -> None:
+        if self.deferred is None:
+            plan.commit()
+        else:
+            self.deferred.append(plan)
 
 
 def requests_matcher(request_ids: set[str]) -> raw_rewrite.Matcher:
@@ -251,8 +272,7 @@ def erase_batch(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: RawZone,
                 entries[kind] |= values
     batch = [item if item.subject is None or item.subject.records else Erasure(item.request, None)
              for item in batch]
-    plan = raw_rewrite.prepare(zone.landing, zone.quarantine, zone.classification,
-                               batch_matcher(batch, keys))
+    plan = zone.prepare(batch_matcher(batch, keys))
     try:
         with transaction(con):
             per_request = delete_warehouse_rows(con, batch)
@@ -271,7 +291,7 @@ def erase_batch(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: RawZone,
     except BaseException:
         plan.discard()
         raise
-    plan.commit()
+    zone.commit(plan)
     return results
 
 
@@ -332,8 +352,7 @@ def sweep_suppressed(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: Raw
     digest = sweep_digest(zone, suppression, keys)
     if digest == _last_clean_sweep(con):
         return 0
-    plan = raw_rewrite.prepare(zone.landing, zone.quarantine, zone.classification,
-                               subject_matcher(suppression, keys))
+    plan = zone.prepare(subject_matcher(suppression, keys))
     if not plan.files:
         _record_clean_sweep(con, digest)
         return 0
@@ -344,5 +363,5 @@ def sweep_suppressed(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: Raw
     except BaseException:
         plan.discard()
         raise
-    plan.commit()
+    zone.commit(plan)
     return plan.rows

@@ -261,8 +261,9 @@ def apply_erasures(ctx: Context, report: ProcessReport) -> None:
 
 def process_requests(landing: Path, quarantine: Path, warehouse: Path, keys: DomainKeys,
                      as_of: date, *, classification: Classification | None = None,
-                     compact: bool = True) -> ProcessReport:
-    """Process every request not yet processed, received in deliveries up to `as_of`."""
+                     compact: bool = True, raw_commits: list | None = None) -> ProcessReport:
+    """Process every request not yet processed, received in deliveries up to `as_of`.
+    `raw_commits`: see RawZone.deferred (the Spark engine's working copy)."""
     classification = classification or load_classification()
     report = ProcessReport()
     raw_rewrite.discard_pending(landing, quarantine)
@@ -271,7 +272,8 @@ def process_requests(landing: Path, quarantine: Path, warehouse: Path, keys: Dom
     settings.bound_duckdb(con)  # an erasure's deletes and rewrites: memory set, not by the book
     try:
         ensure_audit(con)
-        ctx = Context(con, keys, RawZone(landing, quarantine, classification), as_of)
+        ctx = Context(con, keys, RawZone(landing, quarantine, classification, raw_commits),
+                      as_of)
         suppression = load_suppression(con, keys)
         if suppression.stale:
             log.warning("%d suppression entries were made with another key version and cannot "
