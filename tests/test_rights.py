@@ -54,9 +54,16 @@ from transforms.privacy.pseudonymise import pseudonymise
 from transforms.publish.publication import current_publication, publications_root, publish
 from transforms.publish.retirement import retire_stale_publications
 from transforms.rights import processing as rights
+from transforms.rights.bulk_resolution import resolve_requests
 from transforms.rights.erasure import RawZone, sweep_suppressed
 from transforms.rights.removals import latest_removal
-from transforms.rights.subject_resolution import GivenIdentifiers
+from transforms.rights.subject_resolution import (
+    ConflictingIdentifiers,
+    GivenIdentifiers,
+    clues_of,
+    load_raw_index,
+    resolve_request,
+)
 from transforms.settings import environment
 
 D26, D27, D28 = date(2026, 11, 26), date(2026, 11, 27), date(2026, 11, 28)
@@ -671,3 +678,101 @@ def test_identity_frame_matches_the_warehouse_pseudonyms(world: dict) -> None:
     stored = {r[0] for r in _query(book, "select person_key from "
                                          "pseudo_actuarial.policy_admin__contracts")}
     assert persons and len(persons & stored) >= 0.9 * len(persons)
+
+
+# -- bulk resolution -----------------------------------------------------------------------
+
+
+def _one_at_a_time(con, index, keys, requests: dict) -> dict:
+    """The reference: each request resolved alone by subject_resolution.resolve_request, as
+    request processing did before it resolved a run's requests together."""
+    out: dict = {}
+    for rid, found in requests.items():
+        try:
+            out[rid] = resolve_request(con, index, keys, found)
+        except ConflictingIdentifiers as exc:
+            out[rid] = exc
+    return out
+
+
+def test_a_runs_requests_resolved_together_as_each_alone(world: dict, tmp_path: Path,
+                                                         monkeypatch) -> None:
+    """One feed of every kind of request, resolved in bulk (transforms/rights/bulk_resolution)
+    and one at a time: the same subjects (raw values, pseudonyms, counts) and conflicts, then,
+    processed, the same audit rows, resolution tables and rows held."""
+    src: Book = world["book"]
+    day = date(2026, 11, 29)
+    s, people = world["subjects"], world["people"]
+    a, o, r, w = people["A"], people["O"], people["R"], people["W"]
+    feed = [
+        {"request_id": "DSR-990041", "request_type": "erasure", "customer_number": s["W"]},
+        {"request_id": "DSR-990042", "request_type": "access", "surname": a["surname"],
+         "first_name": a["first_name"], "date_of_birth": a["date_of_birth"],
+         "contract_number": a["contract_number"]},
+        {"request_id": "DSR-990043", "request_type": "restriction", "customer_number": s["O"]},
+        {"request_id": "DSR-990044", "request_type": "objection", "surname": r["surname"],
+         "first_name": r["first_name"], "date_of_birth": r["date_of_birth"]},
+        {"request_id": "DSR-990045", "request_type": "access",  # conflicting clues
+         "contract_number": a["contract_number"], "customer_number": s["O"]},
+        {"request_id": "DSR-990046", "request_type": "access", "customer_number": "C99999999"},
+        # two more about subjects above: W (erased in this run) and O (restricted)
+        {"request_id": "DSR-990047", "request_type": "access", "surname": w["surname"],
+         "first_name": w["first_name"], "date_of_birth": w["date_of_birth"],
+         "customer_number": s["W"]},
+        {"request_id": "DSR-990048", "request_type": "consent_withdrawal",
+         "contract_number": o["contract_number"]},
+    ]
+    books = {}
+    for name in ("bulk", "alone"):
+        books[name] = Book(tmp_path / name / "data", src.keys)
+        if name == "bulk":
+            shutil.copytree(src.data, books[name].data, symlinks=True)
+            write_dpo(books[name].landing, day, [{**q, "received_date": day.isoformat()}
+                                                 for q in feed])
+            books[name].ingest()
+        else:
+            shutil.copytree(books["bulk"].data, books[name].data, symlinks=True)
+
+    # the subjects themselves, on the same index and warehouse
+    book = books["bulk"]
+    givens = {q["request_id"]: rights.clues(GivenIdentifiers.from_mapping(q)) for q in feed}
+    index = load_raw_index(book.landing, book.quarantine, load(),
+                           about=clues_of(GivenIdentifiers.from_mapping(q) for q in feed))
+    con = duckdb.connect(str(book.warehouse), read_only=True)
+    try:
+        together = resolve_requests(con, index, book.keys, givens)
+        alone = _one_at_a_time(con, index, book.keys, givens)
+    finally:
+        con.close()
+    assert together.keys() == alone.keys() == givens.keys()
+    for rid, want in alone.items():
+        got = together[rid]
+        assert type(got) is type(want), rid
+        if isinstance(want, ConflictingIdentifiers):
+            continue
+        assert (got.raw, got.pseudonyms, got.counts) == (want.raw, want.pseudonyms,
+                                                          want.counts), rid
+    assert isinstance(alone["DSR-990045"], ConflictingIdentifiers)
+    assert not alone["DSR-990046"].records, "no_match: nothing found but its own request"
+    assert all(alone[rid].records for rid in ("DSR-990041", "DSR-990042", "DSR-990043",
+                                              "DSR-990044", "DSR-990047", "DSR-990048"))
+
+    # processed: bulk, then the reference one request at a time
+    reports = {"bulk": rights.process_requests(book.landing, book.quarantine, book.warehouse,
+                                               book.keys, day)}
+    monkeypatch.setattr(rights, "resolve_requests", _one_at_a_time)
+    ref = books["alone"]
+    reports["alone"] = rights.process_requests(ref.landing, ref.quarantine, ref.warehouse,
+                                               ref.keys, day)
+    assert reports["bulk"].as_dict() == reports["alone"].as_dict()
+    ours = {rid: v for rid, v in _statuses(book).items() if rid in givens}
+    assert ours == {rid: v for rid, v in _statuses(ref).items() if rid in givens}
+    assert {rid: v[1] for rid, v in ours.items()} == {
+        "DSR-990041": "done", "DSR-990042": "done", "DSR-990043": "done", "DSR-990044": "done",
+        "DSR-990045": "rejected_conflicting_identifiers", "DSR-990046": "no_match",
+        "DSR-990047": "done", "DSR-990048": "done"}
+    assert json.loads(ours["DSR-990047"][3]), "answered as of before the run's erasure"
+    resolved = "select * from pseudo_{d}.dpo__subject_requests_resolved order by all"
+    for d in ("actuarial", "marketing"):
+        assert _query(book, resolved.format(d=d)) == _query(ref, resolved.format(d=d))
+    assert _held(book) == _held(ref)

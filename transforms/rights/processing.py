@@ -42,6 +42,7 @@ from transforms.classification import load as load_classification
 from transforms.compaction import compact_if_due
 from transforms.ingest.suppression import load_suppression
 from transforms.privacy.keys import DomainKeys, load_domain_keys
+from transforms.rights.bulk_resolution import resolve_requests
 from transforms.rights.erasure import Erasure, RawZone, erase_batch, sweep_suppressed
 from transforms.rights.requests import (
     FINAL,
@@ -67,7 +68,6 @@ from transforms.rights.subject_resolution import (
     load_raw_index,
     match_sql,
     pseudo_tables,
-    resolve_request,
 )
 from transforms.transaction import transaction
 
@@ -90,6 +90,7 @@ class Context:
     as_of: date
     about: Values | None = None  # the pending requests' clues: the index holds their rows only
     erasures: list[Erasure] = field(default_factory=list)  # resolved, not yet applied
+    resolved: dict[str, Subject | ConflictingIdentifiers] = field(default_factory=dict)
     _index: RawIndex | None = None
 
     def index(self) -> RawIndex:
@@ -100,6 +101,41 @@ class Context:
 
     def raw_changed(self) -> None:
         self._index = None
+        self.resolved = {}  # resolved on the raw rows as they were
+
+    def resolve_pending(self, requests: list[Request]) -> None:
+        """Resolve every request that will need its subject, all at once
+        (transforms/rights/bulk_resolution.py): one scan per table and fixpoint step for the
+        whole run instead of thousands per request. Should it fail, each request is resolved
+        alone when processed, and fails alone as before."""
+        pending: dict[str, dict[str, str]] = {}
+        for req in requests:
+            if req.problem is not None or req.request_type in (None, "unknown") \
+                    or not req.given.any_given():
+                continue
+            try:
+                found = clues(req.given)
+            except MalformedIdentifiers:
+                continue
+            if found:
+                pending[req.request_id] = found
+        try:
+            self.resolved = resolve_requests(self.con, self.index(), self.keys, pending)
+        except Exception as exc:  # never a crash: process_one resolves and fails per request
+            log.error("resolving %d requests together: %s; resolved one at a time", len(pending),
+                      type(exc).__name__)
+            self.resolved = {}
+
+    def subject(self, req: Request, found: dict[str, str]) -> Subject:
+        """The request's subject (resolved with the run's others when it could be); raises
+        ConflictingIdentifiers when its clues lead to different people."""
+        result = self.resolved.get(req.request_id)
+        if result is None:
+            result = resolve_requests(self.con, self.index(), self.keys,
+                                      {req.request_id: found})[req.request_id]
+        if isinstance(result, ConflictingIdentifiers):
+            raise result
+        return result
 
 
 @dataclass
@@ -204,7 +240,7 @@ def process_one(ctx: Context, req: Request, report: ProcessReport) -> str:
     if not found:
         return done("rejected_insufficient_identifiers")
     try:
-        subject = resolve_request(ctx.con, ctx.index(), ctx.keys, found)
+        subject = ctx.subject(req, found)
     except ConflictingIdentifiers:
         return done("rejected_conflicting_identifiers")
     if req.request_type == "erasure":  # applied with the run's other erasures, at the end
@@ -283,8 +319,9 @@ def process_requests(landing: Path, quarantine: Path, warehouse: Path, keys: Dom
         requests, report.repeats_skipped = read_requests(landing, keys, as_of)
         report.requests_read = len(requests)
         finished = final_request_ids(con)
-        ctx.about = clues_of(r.given for r in requests if r.request_id not in finished
-                             and r.problem is None)
+        pending = [r for r in requests if r.request_id not in finished]
+        ctx.about = clues_of(r.given for r in pending if r.problem is None)
+        ctx.resolve_pending(pending)
         for req in requests:
             if req.request_id in finished:
                 report.already_processed += 1
@@ -323,10 +360,12 @@ def access_report(given: GivenIdentifiers, *, landing: Path, quarantine: Path, w
                            about={k: {v} for k, v in found.items()})
     con = duckdb.connect(str(warehouse), read_only=True) if warehouse.exists() else None
     try:
-        subject = resolve_request(con, index, keys, found)
+        subject = resolve_requests(con, index, keys, {"access": found})["access"]
     finally:
         if con is not None:
             con.close()
+    if isinstance(subject, ConflictingIdentifiers):
+        raise subject
     return dict(sorted(subject.counts.items()))
 
 
