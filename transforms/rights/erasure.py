@@ -295,9 +295,10 @@ def erase_batch(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: RawZone,
     return results
 
 
-# The digest of what the last sweep read and found clean (one row): a run whose raw zone and
-# suppression list are those of the last clean sweep has nothing to sweep (sweep_suppressed).
-SWEEP_TABLE = "rights.raw_zone_sweep"
+# The digest of what the last sweep read and found clean (one row, an audit record like the
+# removals log, not subject data): a run whose raw zone and suppression list are those of the
+# last clean sweep has nothing to sweep (sweep_suppressed).
+SWEEP_TABLE = "audit.raw_zone_sweep"
 
 
 def sweep_digest(zone: RawZone, suppression: Suppression, keys: DomainKeys) -> str:
@@ -321,7 +322,7 @@ def sweep_digest(zone: RawZone, suppression: Suppression, keys: DomainKeys) -> s
 
 def _last_clean_sweep(con: duckdb.DuckDBPyConnection) -> str | None:
     exists = con.execute("select count(*) from information_schema.tables where table_schema = "
-                         "'rights' and table_name = 'raw_zone_sweep'").fetchall()[0][0]
+                         "'audit' and table_name = 'raw_zone_sweep'").fetchall()[0][0]
     if not exists:
         return None
     row = con.execute(f"select digest from {SWEEP_TABLE}").fetchone()
@@ -329,7 +330,7 @@ def _last_clean_sweep(con: duckdb.DuckDBPyConnection) -> str | None:
 
 
 def _record_clean_sweep(con: duckdb.DuckDBPyConnection, digest: str) -> None:
-    con.execute("create schema if not exists rights")
+    con.execute("create schema if not exists audit")
     con.execute(f"create table if not exists {SWEEP_TABLE} (digest varchar not null, "
                 "swept_at timestamp not null)")
     with transaction(con):
