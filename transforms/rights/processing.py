@@ -119,6 +119,9 @@ class Context:
                 continue
             if found:
                 pending[req.request_id] = found
+        if not pending:  # nothing to resolve: the raw index (8 s at 1M) is not read
+            self.resolved = {}
+            return
         try:
             self.resolved = resolve_requests(self.con, self.index(), self.keys, pending)
         except Exception as exc:  # never a crash: process_one resolves and fails per request
