@@ -110,14 +110,8 @@ class Context:
         alone when processed, and fails alone as before."""
         pending: dict[str, dict[str, str]] = {}
         for req in requests:
-            if req.problem is not None or req.request_type in (None, "unknown") \
-                    or not req.given.any_given():
-                continue
-            try:
-                found = clues(req.given)
-            except MalformedIdentifiers:
-                continue
-            if found:
+            found, rejected = request_clues(req)
+            if rejected is None:
                 pending[req.request_id] = found
         if not pending:  # nothing to resolve: the raw index (8 s at 1M) is not read
             self.resolved = {}
@@ -223,6 +217,24 @@ def record_resolution(con: duckdb.DuckDBPyConnection, req: Request, subject: Sub
     return n
 
 
+def request_clues(req: Request) -> tuple[dict[str, str], str | None]:
+    """The request's clues, or the status that rejects it before any resolution. One place for
+    both the run's bulk resolution (which resolves only what will be needed) and process_one."""
+    if req.problem is not None or req.request_type is None:
+        return {}, "rejected_malformed"
+    if req.request_type == "unknown":
+        return {}, "rejected_unknown_type"
+    if not req.given.any_given():
+        return {}, "rejected_malformed"
+    try:
+        found = clues(req.given)
+    except MalformedIdentifiers:
+        return {}, "rejected_malformed"
+    if not found:
+        return {}, "rejected_insufficient_identifiers"
+    return found, None
+
+
 def process_one(ctx: Context, req: Request, report: ProcessReport) -> str:
     """Apply one request and record it; returns its status, or PENDING for an erasure, which
     is resolved here and applied with the run's other erasures (`apply_erasures`)."""
@@ -230,18 +242,9 @@ def process_one(ctx: Context, req: Request, report: ProcessReport) -> str:
         record(ctx.con, req, status, counts or {}, ctx.as_of, ctx.keys)
         return status
 
-    if req.problem is not None or req.request_type is None:
-        return done("rejected_malformed")
-    if req.request_type == "unknown":
-        return done("rejected_unknown_type")
-    if not req.given.any_given():
-        return done("rejected_malformed")
-    try:
-        found = clues(req.given)
-    except MalformedIdentifiers:
-        return done("rejected_malformed")
-    if not found:
-        return done("rejected_insufficient_identifiers")
+    found, rejected = request_clues(req)
+    if rejected is not None:
+        return done(rejected)
     try:
         subject = ctx.subject(req, found)
     except ConflictingIdentifiers:
