@@ -69,12 +69,13 @@ def gate_database() -> Path:
     return path
 
 
-def _sql_str(text: str) -> str:
+def sql_str(text: str) -> str:
+    """A SQL string literal (quotes doubled): paths and partition values in DuckDB SQL."""
     return "'" + text.replace("'", "''") + "'"
 
 
 def _files_list(files: list[str]) -> str:
-    return "[" + ", ".join(_sql_str(f.removeprefix("file://")) for f in files) + "]"
+    return "[" + ", ".join(sql_str(f.removeprefix("file://")) for f in files) + "]"
 
 
 def _copy_table(con: duckdb.DuckDBPyConnection, spark, name: str,
@@ -124,11 +125,11 @@ def _warehouse_relations(con: duckdb.DuckDBPyConnection, warehouse: Path) -> Non
                 if any(p.name.startswith(f"{DELIVERY_COLUMN}=") for p in folder.iterdir())
                 else "hive_partitioning = false")
         con.execute(f'create view "{schema}"."{table}" as select * from read_parquet('
-                    f"{_sql_str(str(folder / '**' / '*.parquet'))}, {hive})")
+                    f"{sql_str(str(folder / '**' / '*.parquet'))}, {hive})")
     con.execute(f'create schema if not exists "{FINGERPRINT_SCHEMA}"')
     for schema, table, folder in _parquet_folders(warehouse, FINGERPRINT_SCHEMA):
         con.execute(f'create table "{schema}"."{table}" as select * from read_parquet('
-                    f"{_sql_str(str(folder / '**' / '*.parquet'))}, hive_partitioning = true, "
+                    f"{sql_str(str(folder / '**' / '*.parquet'))}, hive_partitioning = true, "
                     f"hive_types = {{'{DELIVERY_COLUMN}': date}})")
     load_delivery_audit(con, warehouse)
 

@@ -60,7 +60,7 @@ from typing import TypeVar
 import duckdb
 
 from transforms import settings
-from transforms.build.spark_marts import load_delivery_audit, marts_database
+from transforms.build.spark_marts import load_delivery_audit, marts_database, sql_str
 from transforms.classification import load as load_classification
 from transforms.compaction import TABLE as COMPACTION_TABLE
 from transforms.compaction import compaction_due
@@ -103,10 +103,6 @@ def state_database() -> Path:
     """The rights' state kept between runs on the Spark engine (audit.subject_requests,
     rights.suppression, audit.data_removals, audit.retention_runs)."""
     return local_warehouse() / STATE_DIR / STATE_FILE
-
-
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _table_folders(warehouse: Path, data_tables: bool = True) -> list[tuple[str, str, Path]]:
@@ -167,7 +163,7 @@ def open_working_copy(warehouse: Path, scratch: Path, data_tables: bool = True) 
         settings.bound_duckdb(con)
         state = warehouse / STATE_DIR / STATE_FILE
         if state.is_file():
-            con.execute(f"attach {_sql_str(str(state))} as state (read_only)")
+            con.execute(f"attach {sql_str(str(state))} as state (read_only)")
             con.execute(f'copy from database state to "{scratch.stem}"')
             con.execute("detach state")
         for schema, table, folder in _table_folders(warehouse, data_tables):
@@ -175,7 +171,7 @@ def open_working_copy(warehouse: Path, scratch: Path, data_tables: bool = True) 
             hive = (f", hive_partitioning = true, hive_types = {{'{DELIVERY_COLUMN}': date}}"
                     if _partitioned(folder) else ", hive_partitioning = false")
             con.execute(f'create table "{schema}"."{table}" as select * from read_parquet('
-                        f"{_sql_str(str(folder / '**' / '*.parquet'))}{hive})")
+                        f"{sql_str(str(folder / '**' / '*.parquet'))}{hive})")
         load_delivery_audit(con, warehouse)
         return fingerprints(con, _warehouse_tables(con))
     finally:
@@ -188,7 +184,7 @@ def _write_state(con: duckdb.DuckDBPyConnection, source: str, target: Path,
     audit, which lives in the ingest's files, and the tables in `skip`), written into a new
     file: no removed row's bytes carried over."""
     target.unlink(missing_ok=True)
-    con.execute(f"attach {_sql_str(str(target))} as staged_state")
+    con.execute(f"attach {sql_str(str(target))} as staged_state")
     try:
         for schema, table in con.execute(
                 "select table_schema, table_name from information_schema.tables where "
@@ -215,7 +211,7 @@ def clear_compaction_marks() -> dict[str, int]:
     staged = state.with_name(f".{state.name}.new")
     con = duckdb.connect()
     try:
-        con.execute(f"attach {_sql_str(str(state))} as state (read_only)")
+        con.execute(f"attach {sql_str(str(state))} as state (read_only)")
         con.execute("use state")
         due = compaction_due(con)
         if due:
@@ -277,11 +273,11 @@ def write_back(scratch: Path, warehouse: Path, before: Prints) -> dict[str, int]
                 if new.get(part, (0, 0))[0] or part == WHOLE:  # a whole table stays, even empty
                     staged = staging / schema / table / (part or "_whole")
                     staged.mkdir(parents=True)
-                    where = (f"where cast({DELIVERY_COLUMN} as varchar) = {_sql_str(part)}"
+                    where = (f"where cast({DELIVERY_COLUMN} as varchar) = {sql_str(part)}"
                              if part != WHOLE else "")
                     drop = f" exclude ({DELIVERY_COLUMN})" if part != WHOLE else ""
                     con.execute(f'copy (select *{drop} from "{schema}"."{table}" {where}) to '
-                                f"{_sql_str(str(staged / 'part-00000.parquet'))} "
+                                f"{sql_str(str(staged / 'part-00000.parquet'))} "
                                 "(format parquet)")
                     moves.append((str(staged), str(target)))
                     counts["partitions_rewritten"] += 1
