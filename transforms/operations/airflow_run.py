@@ -102,7 +102,9 @@ def run_dag_test(dag_id: str, logical_date: str) -> int:
     args = cli_parser.get_parser().parse_args(["dags", "test", dag_id, logical_date])
     try:
         args.func(args)
-    except SystemExit as exc:
+    except SystemExit as exc:  # as the CLI's exit status: None is success, a message is 1
+        if exc.code is None:
+            return 0
         return exc.code if isinstance(exc.code, int) else 1
     except Exception:  # noqa: BLE001 - Airflow's traceback goes to the run log, as the CLI's would
         import traceback
