@@ -133,3 +133,31 @@ def test_ingest_events_lead_from_the_delivery_to_each_purposes_table(tmp_path: P
                                               "layer": "source"}
                        for p in entity.purposes()}
     assert len(outputs) >= 2, "contracts serve more than one purpose"
+
+
+def test_datasets_are_named_in_the_engines_storage(tmp_path: Path) -> None:
+    """The same tables on the two engines are different datasets to a lineage tool: DuckDB's
+    in `duckdb://warehouse`, Spark's in the warehouse's URI (a local folder as file://); the
+    ingest's outputs and dbt's inputs share the namespace, so the edges still meet."""
+    from transforms import settings
+
+    def namespaces() -> set[str]:
+        events = ingest_events("claims", key_version="kv-test")
+        return {d.namespace for e in events for d in e.outputs}
+
+    with settings.environment(PIPELINE_ENGINE="duckdb"):
+        assert namespaces() == {"duckdb://warehouse"}
+    with settings.environment(PIPELINE_ENGINE="spark",
+                              PIPELINE_SPARK_WAREHOUSE=str(tmp_path / "wh")):
+        assert namespaces() == {(tmp_path / "wh").resolve().as_uri()}
+        manifest_file = tmp_path / "manifest.json"
+        manifest_file.write_text(json.dumps(manifest()))
+        (tmp_path / "run_results.json").write_text(json.dumps({"results": [
+            {"unique_id": "model.p.claims_development", "status": "success"}]}))
+        emit_dbt_lineage(tmp_path, tmp_path / "out", key_version="kv-test")
+        events = [json.loads(p.read_text()) for p in (tmp_path / "out").rglob("*.json")]
+        names = {d["namespace"] for e in events for d in e.get("inputs", []) + e.get("outputs", [])}
+        assert names == {(tmp_path / "wh").resolve().as_uri()}
+    with settings.environment(PIPELINE_ENGINE="spark",
+                              PIPELINE_SPARK_WAREHOUSE="s3a://bucket/warehouse"):
+        assert namespaces() == {"s3a://bucket/warehouse"}

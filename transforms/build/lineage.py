@@ -41,11 +41,12 @@ from openlineage.client.event_v2 import (
 from openlineage.client.facet_v2 import job_type_job, parent_run
 from openlineage.client.generated.base import DatasetFacet
 
+from transforms import settings
 from transforms.classification import Classification
 from transforms.classification import load as load_classification
 
 NAMESPACE = "claims-pseudo-pipeline"  # the jobs' namespace (Airflow's: scripts/pipeline_env.sh)
-DATASET_NAMESPACE = "duckdb://warehouse"
+DATASET_NAMESPACE = "duckdb://warehouse"  # the DuckDB engine's tables (one file)
 LANDING_NAMESPACE = "file://landing"  # the deliveries, raw (the ingest's inputs)
 PRODUCER = "https://example.invalid/claims-pseudo-pipeline/transforms/build/lineage.py"
 FACET_SCHEMA = ("https://example.invalid/claims-pseudo-pipeline/spec/"
@@ -53,6 +54,17 @@ FACET_SCHEMA = ("https://example.invalid/claims-pseudo-pipeline/spec/"
 SOURCE_SCHEMA = re.compile(r"pseudo_(?P<purpose>[a-z]+?)(_rights)?")
 FAILED = frozenset({"error", "fail", "runtime error"})
 LINEAGE_DIR = "lineage"
+
+
+def dataset_namespace() -> str:
+    """Where the pseudonymised tables and dbt's models live, as OpenLineage names a dataset's
+    storage: `duckdb://warehouse` on the DuckDB engine; on Spark the warehouse's URI
+    (`file:///...` for a local folder, `s3a://...` as configured), so that an auditor's
+    lineage tool tells the two engines' tables apart. Names stay `<schema>.<table>`."""
+    if settings.engine() == "spark":
+        warehouse = settings.spark_warehouse()
+        return warehouse if "://" in warehouse else Path(warehouse).as_uri()
+    return DATASET_NAMESPACE
 
 
 class LineageError(RuntimeError):
@@ -159,10 +171,11 @@ def build_events(manifest: dict, run_results: dict, *, key_version: str,
     ended = meta.get("generated_at") or datetime.now(UTC).isoformat()
     command = str(run_results.get("args", {}).get("which") or "build")
     job_name = f"dbt.{command}"
+    namespace = dataset_namespace()
 
     def dataset(cls: type, uid: str) -> Any:
         node = nodes[uid]
-        return cls(namespace=DATASET_NAMESPACE, name=node.dataset_name, facets={
+        return cls(namespace=namespace, name=node.dataset_name, facets={
             "pseudonymisation": pseudonymisation_facet(purpose[uid], key_version, node.layer)})
 
     def job_facets() -> dict:
@@ -215,9 +228,10 @@ def ingest_events(system: str, *, key_version: str,
     classification only, never from a delivery (a file name is data)."""
     classification = classification or load_classification()
     now = datetime.now(UTC).isoformat()
+    namespace = dataset_namespace()
     events = []
     for entity in classification.entities_of(system):
-        outputs = [OutputDataset(namespace=DATASET_NAMESPACE, name=entity.table_name(purpose),
+        outputs = [OutputDataset(namespace=namespace, name=entity.table_name(purpose),
                                  facets={"pseudonymisation": pseudonymisation_facet(
                                      purpose, key_version, "source")})
                    for purpose in entity.purposes()]
