@@ -23,7 +23,7 @@ import polars as pl
 import pytest
 from every_kind import append_rows
 
-from transforms.build.input_fingerprint import FORCE_ENV, compute
+from transforms.build.input_fingerprint import FORCE_ENV, compute, compute_spark
 from transforms.publish.publication import MANIFEST, list_publications, publication_is_intact
 from transforms.sources.generate import generate_book
 from transforms.sources.landing_book import (
@@ -223,6 +223,46 @@ def test_project_files_vars_and_deliveries_change_their_part(inputs: Path) -> No
     (inputs / "landing" / "dpo" / "2026-11-27").mkdir()
     (inputs / "landing" / "dpo" / "2026-11-27" / "_manifest.json").write_text("{}")
     assert _fp(inputs)["parts"]["landing"] != first["parts"]["landing"]
+
+
+def _spark_table(warehouse: Path, day: str, rows: dict[str, list], name: str = "part-0"
+                 ) -> None:
+    """One partition of a Spark warehouse table as the Spark ingest writes it."""
+    folder = warehouse / "pseudo_actuarial" / "policy_admin__contracts" / f"_delivery_date={day}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.parquet"):
+        old.unlink()
+    pl.DataFrame(rows).write_parquet(folder / f"{name}.parquet")
+
+
+def test_the_spark_warehouse_is_fingerprinted_by_content(inputs: Path) -> None:
+    """On Spark the tables are Parquet partitions: the same rows written again (new file names,
+    another writer) give the same part; a changed row, a removed or a new partition change it."""
+    wh = inputs / "spark-wh"
+    rows = {"contract_id": ["c1", "c2"], "premium": [7, 9]}
+    _spark_table(wh, "2026-11-25", rows)
+
+    def fp() -> dict:
+        return compute_spark(wh, inputs / "landing", dbt_vars={"as_of_date": "2026-11-26"},
+                             key_version="kv-1", classification_file=inputs / "classification.yml",
+                             dbt_project_dir=inputs / "dbt").as_dict()
+
+    first = fp()
+    part = "table:pseudo_actuarial.policy_admin__contracts"
+    assert part in first["parts"]
+    _spark_table(wh, "2026-11-25", {"contract_id": ["c2", "c1"], "premium": [9, 7]}, "other")
+    assert fp() == first  # the same rows in another file and order
+    _spark_table(wh, "2026-11-25", {"contract_id": ["c1", "c2"], "premium": [7, 8]})
+    changed = fp()
+    assert [n for n in changed["parts"] if changed["parts"][n] != first["parts"][n]] == [part]
+    _spark_table(wh, "2026-11-25", rows)
+    _spark_table(wh, "2026-11-26", {"contract_id": ["c3"], "premium": [1]})
+    assert fp()["parts"][part] != first["parts"][part]  # a new delivery's partition
+    for f in (wh / "pseudo_actuarial" / "policy_admin__contracts" / "_delivery_date=2026-11-26"
+              ).glob("*.parquet"):
+        f.unlink()
+    (wh / "pseudo_actuarial" / "policy_admin__contracts" / "_delivery_date=2026-11-26").rmdir()
+    assert fp() == first
 
 
 # -- the generator's book record and next day ------------------------------------------------

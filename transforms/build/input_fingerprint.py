@@ -22,6 +22,13 @@ What does not go in: timestamps, audit logs, Airflow's state. Nothing of a row's
 DuckDB: the parts are digests of aggregate hashes, and the part names are the warehouse's own
 table names (fixed by the classification), never a delivery's column or file name.
 
+On the Spark engine the tables are the warehouse's Parquet folders
+(`pseudo_<purpose>/<system>__<entity>/_delivery_date=.../*.parquet`, ingest/spark_load.py):
+`compute_spark` reads them through DuckDB views (read_parquet with the partition column), so a
+table's part is the same columns-rows-row-hash digest of its content, not of its files: a
+partition rewritten with the same rows (a no-op erasure pass, a Spark writer's new file names)
+leaves it unchanged, one changed row does not.
+
 Limits, said plainly: the row aggregate is a 64-bit hash per row summed, so two different
 table contents collide with probability about 2^-64; a change of code outside dbt (the gate,
 publish, the privacy report) is not an input: set `PIPELINE_FORCE_BUILD=1` to rebuild anyway.
@@ -75,12 +82,14 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def table_parts(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """One part per table of the `pseudo_*` schemas: columns, types, rows and row-hash sum."""
+def table_parts(con: duckdb.DuckDBPyConnection, table_type: str = "BASE TABLE"
+                ) -> dict[str, str]:
+    """One part per table (or, with `table_type="VIEW"`, per view: the Spark warehouse's
+    Parquet tables) of the `pseudo_*` schemas: columns, types, rows and row-hash sum."""
     tables = con.execute(
         "select table_schema, table_name from information_schema.tables "
-        "where table_schema like 'pseudo\\_%' escape '\\' and table_type = 'BASE TABLE' "
-        "order by 1, 2").fetchall()
+        "where table_schema like 'pseudo\\_%' escape '\\' and table_type = ? "
+        "order by 1, 2", [table_type]).fetchall()
     parts: dict[str, str] = {}
     for schema, table in tables:
         columns = con.execute(
@@ -132,6 +141,40 @@ def compute(
         parts = table_parts(con)
     finally:
         con.close()
+    return _with_other_parts(parts, landing, dbt_vars, key_version, classification_file,
+                             dbt_project_dir)
+
+
+def compute_spark(
+    warehouse: Path,
+    landing: Path,
+    *,
+    dbt_vars: dict[str, object],
+    key_version: str,
+    classification_file: Path = CLASSIFICATION_FILE,
+    dbt_project_dir: Path = DBT_PROJECT_DIR,
+) -> InputFingerprint:
+    """The same fingerprint for the Spark engine's warehouse folder (one pass over its
+    `pseudo_*` Parquet tables, read by DuckDB in memory, bounded like every DuckDB connection
+    of the pipeline)."""
+    from transforms import settings
+    from transforms.build.spark_marts import create_pseudo_views
+
+    con = duckdb.connect()
+    try:
+        settings.bound_duckdb(con)
+        create_pseudo_views(con, warehouse)
+        parts = table_parts(con, "VIEW")
+    finally:
+        con.close()
+    return _with_other_parts(parts, landing, dbt_vars, key_version, classification_file,
+                             dbt_project_dir)
+
+
+def _with_other_parts(parts: dict[str, str], landing: Path, dbt_vars: dict[str, object],
+                      key_version: str, classification_file: Path, dbt_project_dir: Path
+                      ) -> InputFingerprint:
+    """The tables' parts plus everything else the marts are made from (module docstring)."""
     parts["landing"] = landing_digest(landing)
     parts["dbt_project"] = tree_digest(dbt_project_dir, DBT_IGNORED)
     parts["classification"] = _sha(Path(classification_file).read_bytes())

@@ -116,8 +116,10 @@ def _parquet_folders(warehouse: Path, prefix: str) -> list[tuple[str, str, Path]
             if table_dir.is_dir() and any(table_dir.rglob("*.parquet"))]
 
 
-def _warehouse_relations(con: duckdb.DuckDBPyConnection, warehouse: Path) -> None:
-    """The pseudo_* tables as views, the gate's fingerprints as tables, the delivery audit."""
+def create_pseudo_views(con: duckdb.DuckDBPyConnection, warehouse: Path) -> None:
+    """Every `pseudo_*` Parquet table of the warehouse as a DuckDB view of the same name
+    (`pseudo_<purpose>.<system>__<entity>`, with its `_delivery_date` partition column).
+    Also read by the Spark build's input fingerprint (transforms/build/input_fingerprint.py)."""
     for schema, table, folder in _parquet_folders(warehouse, "pseudo_"):
         con.execute(f'create schema if not exists "{schema}"')
         # the rights' resolution tables are not partitioned (spark_rights.py writes them whole)
@@ -126,6 +128,11 @@ def _warehouse_relations(con: duckdb.DuckDBPyConnection, warehouse: Path) -> Non
                 else "hive_partitioning = false")
         con.execute(f'create view "{schema}"."{table}" as select * from read_parquet('
                     f"{sql_str(str(folder / '**' / '*.parquet'))}, {hive})")
+
+
+def _warehouse_relations(con: duckdb.DuckDBPyConnection, warehouse: Path) -> None:
+    """The pseudo_* tables as views, the gate's fingerprints as tables, the delivery audit."""
+    create_pseudo_views(con, warehouse)
     con.execute(f'create schema if not exists "{FINGERPRINT_SCHEMA}"')
     for schema, table, folder in _parquet_folders(warehouse, FINGERPRINT_SCHEMA):
         con.execute(f'create table "{schema}"."{table}" as select * from read_parquet('

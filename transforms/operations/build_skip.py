@@ -23,7 +23,13 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from transforms import settings
-from transforms.build.input_fingerprint import FORCE_ENV, compute, force_requested
+from transforms.build.input_fingerprint import (
+    FORCE_ENV,
+    compute,
+    compute_spark,
+    force_requested,
+)
+from transforms.operations.spark_rights import removals_database
 from transforms.publish.publication import (
     MANIFEST,
     current_publication,
@@ -52,8 +58,11 @@ def _created_at(publication: Path) -> datetime | None:
     return stamp.astimezone(UTC).replace(tzinfo=None) if stamp.tzinfo else stamp
 
 
-def rebuild_reason(inputs: dict, publication: Path | None, warehouse: Path) -> str | None:
-    """Why the marts must be built again, or None when the current publication holds them."""
+def rebuild_reason(inputs: dict, publication: Path | None, warehouse: Path | None
+                   ) -> str | None:
+    """Why the marts must be built again, or None when the current publication holds them.
+    `warehouse`: the DuckDB file whose `audit.data_removals` records erasures and purges (on
+    Spark, the rights' state database)."""
     if force_requested():
         return f"forced ({FORCE_ENV})"
     if publication is None:
@@ -88,15 +97,21 @@ def check_inputs(as_of: str) -> dict:
     started = time.perf_counter()
     p = settings.paths()
     day = date.fromisoformat(as_of)
-    if settings.engine() == "spark":  # no input fingerprint of the Parquet warehouse yet
-        return {"as_of": day.isoformat(), "unchanged": False, "publication": None,
-                "build": "rebuild: the spark engine always builds", "inputs": None,
-                "fingerprint_seconds": 0.0}
-    fingerprint = compute(p.warehouse, p.landing, dbt_vars=dbt_vars(day),
-                          key_version=load_domain_keys().key_version)
+    key_version = load_domain_keys().key_version
+    if settings.engine() == "spark":  # its Parquet tables, read in place
+        warehouse = settings.spark_warehouse()
+        if "://" in warehouse and not warehouse.startswith("file://"):
+            return {"as_of": day.isoformat(), "unchanged": False, "publication": None,
+                    "build": "rebuild: no input fingerprint of a warehouse in object storage",
+                    "inputs": None, "fingerprint_seconds": 0.0}
+        fingerprint = compute_spark(Path(warehouse.removeprefix("file://")), p.landing,
+                                    dbt_vars=dbt_vars(day), key_version=key_version)
+    else:
+        fingerprint = compute(p.warehouse, p.landing, dbt_vars=dbt_vars(day),
+                              key_version=key_version)
     inputs = fingerprint.as_dict()
     publication = current_publication(p.published)
-    reason = rebuild_reason(inputs, publication, p.warehouse)
+    reason = rebuild_reason(inputs, publication, removals_database())
     unchanged = reason is None
     name = publication.name if publication is not None else None
     build = f"unchanged, publication {name} kept" if unchanged else f"rebuild: {reason}"

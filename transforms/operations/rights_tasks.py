@@ -16,7 +16,7 @@ from transforms.operations.run_date import resolve_as_of
 from transforms.operations.spark_rights import (
     clear_compaction_marks,
     on_working_copy,
-    state_database,
+    removals_database,
 )
 from transforms.operations.task_state import record
 from transforms.privacy.keys import load_domain_keys
@@ -82,9 +82,8 @@ def compact_if_anything_removed(state: str = "compaction") -> dict:
 
 def retire_publications() -> dict:
     """Delete publications made before the latest erasure or purge (never the current one)."""
-    p = settings.paths()
-    audit = state_database() if spark_limits.on_spark() else p.warehouse  # audit.data_removals
-    return record("retire", retire_stale_publications(p.published, latest_removal(audit)))
+    return record("retire", retire_stale_publications(settings.paths().published,
+                                                      latest_removal(removals_database())))
 
 
 def signal_rebuild(requests: dict, retention: dict, retired: dict, outlet_events) -> dict:

@@ -105,6 +105,21 @@ def state_database() -> Path:
     return local_warehouse() / STATE_DIR / STATE_FILE
 
 
+def removals_database() -> Path | None:
+    """The DuckDB file whose `audit.data_removals` records the erasures and purges of either
+    engine: the warehouse file on DuckDB, the rights' state database on Spark (the gate's
+    export, spark-marts.duckdb, has no removal log); None for a Spark warehouse in object
+    storage, where rights and retention are refused, so nothing was removed. Read by
+    publication retirement and the build's skip decision, which must not keep a publication
+    older than a removal."""
+    if settings.engine() != "spark":
+        return settings.paths().warehouse
+    value = settings.spark_warehouse()
+    if "://" in value and not value.startswith("file://"):
+        return None
+    return state_database()
+
+
 def _table_folders(warehouse: Path, data_tables: bool = True) -> list[tuple[str, str, Path]]:
     """(schema, table, folder) of every Parquet table: pseudo_*, gate_fingerprints, and the
     tables dbt built (`_dbt/<schema>.db/<table>`); the fingerprints only without

@@ -170,6 +170,7 @@ def publish_marts(run_id: str | None = None, inputs: dict | None = None) -> dict
 
     from expectations import report_files
     from transforms.build.spark_marts import gate_database
+    from transforms.operations.spark_rights import removals_database
     from transforms.publish.publication import publish
     from transforms.publish.retirement import retire_stale_publications
     from transforms.rights.removals import latest_removal
@@ -180,7 +181,7 @@ def publish_marts(run_id: str | None = None, inputs: dict | None = None) -> dict
     result = publish(marts, p.published, run_id=run_id, reports=report_files(p.gx),
                      inputs=inputs, actuarial=True)
     # an erasure since an older publication was made: that publication must not outlive it
-    retired = retire_stale_publications(p.published, latest_removal(marts))
+    retired = retire_stale_publications(p.published, latest_removal(removals_database()))
     return record("publish", {"publication": str(result.publication),
                                "tables": dict(result.tables), "retired": retired})
 

@@ -43,8 +43,8 @@ def record_removal(con: duckdb.DuckDBPyConnection, source: str, rows: int,
         mark_compaction_due(con, source, rows)
 
 
-def latest_removal(warehouse: Path) -> datetime | None:
-    if not warehouse.exists():
+def latest_removal(warehouse: Path | None) -> datetime | None:
+    if warehouse is None or not warehouse.exists():
         return None
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
