@@ -54,7 +54,7 @@ _worker_main_module_looks_initialised()
 # (`make test` runs two workers, one module per worker at a time: --dist loadfile) hands out
 # modules in collection order, so the long ones start first and the short ones fill the gaps.
 LONG_FIRST = (
-    "test_end_to_end.py", "test_incremental.py", "test_spark_engine.py", "test_distributed.py",
+    "test_distributed.py", "test_incremental.py", "test_spark_engine.py", "test_end_to_end.py",
     "test_policy_admin_postgres.py", "test_rights.py", "test_dbt_build.py",
     "test_retention.py", "test_red_team.py", "test_reconciliation.py",
 )

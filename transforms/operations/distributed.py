@@ -335,6 +335,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"== airflow: db migrate, then {', '.join(commands())} on "
               f"http://{airflow_ui.HOST}:{port} (logs in {layout.logs})", flush=True)
         start_airflow(components, env, layout)
+        # this process only (Airflow is first imported below): its trigger's info lines
+        # ("creating dag run ...") would interleave with the `== ` progress on the terminal
+        os.environ["AIRFLOW__LOGGING__NAMESPACE_LEVELS"] = "airflow=WARNING"
         airflow_ui.wait_healthy(components, port, args.timeout)
         run_dags(args.dags, args.as_of, components, args.timeout)
         return 0
