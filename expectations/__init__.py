@@ -13,7 +13,12 @@ Importing this package does not import Great Expectations; `run_gate` does.
 from expectations.findings import Check, Finding, Rule
 from expectations.gate import GateFailed, GateResult, report_files, run_gate
 from expectations.known_values import KnownValues, collect_known_values
+from expectations.main_module import mark_main_module
 from expectations.pseudonyms import domain_pseudonyms, foreign_pseudonyms
+
+# none of the above imports GX; its modules (gx_project, suites) are imported after this
+# package, so this runs first: expectations/main_module.py says why
+mark_main_module()
 
 __all__ = [
     "Check",

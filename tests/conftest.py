@@ -12,6 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from expectations.main_module import mark_main_module  # noqa: E402  (after the path is set)
+
 
 @pytest.fixture
 def master_key_hex(monkeypatch: pytest.MonkeyPatch) -> str:
@@ -35,19 +37,9 @@ def _separate_dbt_target_per_worker() -> None:
 _separate_dbt_target_per_worker()
 
 
-def _worker_main_module_looks_initialised() -> None:
-    """pyspark's Spark Connect package (imported by Great Expectations' compatibility layer once
-    pyspark is installed) takes a `__main__` with neither `__spec__` nor `__file__` for a doctest
-    run and calls sys.exit(0) at import. A pytest-xdist worker's `__main__` (execnet's) is such a
-    module, so every test that imports GX would end in SystemExit. Give it a `__file__`: the
-    worker is not a doctest run. Only under xdist; the pipeline's own processes are untouched."""
-    main = sys.modules.get("__main__")
-    if (os.environ.get("PYTEST_XDIST_WORKER") and main is not None
-            and getattr(main, "__spec__", None) is None and not hasattr(main, "__file__")):
-        main.__file__ = "<pytest-xdist worker>"
-
-
-_worker_main_module_looks_initialised()
+# An xdist worker's `__main__` (execnet's) has neither `__spec__` nor `__file__`: pyspark's
+# Spark Connect package, imported by GX, would exit at import (expectations/main_module.py).
+mark_main_module()
 
 
 # The modules that run Airflow, dbt or Spark over a whole book, longest first. pytest-xdist

@@ -546,3 +546,18 @@ def test_substring_windows_come_in_bounded_batches() -> None:
     assert len(batches) > 10 and max(b.height for b in batches) < 40 + 20
     assert pl.concat(batches).sort("i", "w").equals(whole.sort("i", "w"))
     assert whole.height == 50 * ((14 - 6 + 1) + (14 - 7 + 1) + 1)
+
+
+def test_importing_the_gate_from_python_c_does_not_end_the_process() -> None:
+    """`python -c` has a `__main__` without `__file__`; pyspark's Spark Connect package, which
+    GX imports, takes that for a doctest run and exits 0 at import. The gate's import must
+    not: the process goes on to the next statement (expectations/main_module.py)."""
+    import subprocess
+    import sys
+
+    code = "import expectations.gx_project, expectations.suites\nprint('still running')\n"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent.parent,
+                          capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "still running" in proc.stdout, proc.stderr[-2000:]
