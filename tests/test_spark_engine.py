@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
@@ -413,3 +413,29 @@ def test_loading_with_another_key_version_is_refused_on_spark(both_engines) -> N
                      warehouse=str(fresh))
     assert sorted(p.relative_to(fresh).parts[0] for p in fresh.iterdir()) == ["audit"]
     assert not (fresh / "quarantine").exists()
+
+
+def test_a_spark_rerun_with_nothing_new_keeps_the_publication(both_engines) -> None:
+    """build_and_publish's skip decision on Spark: the fixture's publication records no input
+    fingerprint, so a rebuild is asked for; once a publication records the fingerprint of the
+    Spark warehouse as it is, the same check says unchanged; another as-of date (a dbt var)
+    asks for a rebuild again. Last in the module: it publishes once more (no table changes)."""
+    from transforms.operations.build_skip import check_inputs
+    from transforms.operations.tasks import publish_marts
+
+    tmp = both_engines["tmp"]
+    with settings.environment(PIPELINE_MASTER_KEY=both_engines["key"], PIPELINE_ENGINE="spark",
+                              PIPELINE_DATA_DIR=str(tmp / "data"),
+                              PIPELINE_SPARK_WAREHOUSE=str(tmp / "spark-warehouse")):
+        first = check_inputs(AS_OF.isoformat())
+        assert first["unchanged"] is False
+        assert first["build"] == "rebuild: the current publication records no input fingerprint"
+        tables = [n for n in first["inputs"]["parts"] if n.startswith("table:pseudo_")]
+        assert "table:pseudo_actuarial.policy_admin__contracts" in tables
+        published = publish_marts("run-spark-fingerprinted", first["inputs"])
+        assert published["tables"] == both_engines["published"]["spark"]["tables"]
+        again = check_inputs(AS_OF.isoformat())
+        assert again["unchanged"] is True, again["build"]
+        assert again["inputs"]["digest"] == first["inputs"]["digest"]
+        later = check_inputs((AS_OF + timedelta(days=1)).isoformat())
+        assert later["unchanged"] is False and "dbt_vars" in later["build"]
