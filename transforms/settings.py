@@ -83,6 +83,16 @@ def spark_warehouse() -> str:
     return str(Path(value).resolve() if value else paths().data / "spark-warehouse")
 
 
+def spark_warehouse_folder() -> Path | None:
+    """The Spark warehouse as a file-system folder (a local or mounted volume, `file://`
+    included), or None when it is in object storage (s3a://, abfss://...), where there is no
+    atomic rename: the rights' partition swaps and the build's input fingerprint need one."""
+    value = spark_warehouse()
+    if "://" in value and not value.startswith("file://"):
+        return None
+    return Path(value.removeprefix("file://"))
+
+
 def spark_master() -> str:
     """The Spark master (PIPELINE_SPARK_MASTER, default `local[2]`): `spark://host:7077` or
     `k8s://...` on a cluster."""

@@ -99,13 +99,13 @@ def check_inputs(as_of: str) -> dict:
     day = date.fromisoformat(as_of)
     key_version = load_domain_keys().key_version
     if settings.engine() == "spark":  # its Parquet tables, read in place
-        warehouse = settings.spark_warehouse()
-        if "://" in warehouse and not warehouse.startswith("file://"):
+        folder = settings.spark_warehouse_folder()
+        if folder is None:
             return {"as_of": day.isoformat(), "unchanged": False, "publication": None,
                     "build": "rebuild: no input fingerprint of a warehouse in object storage",
                     "inputs": None, "fingerprint_seconds": 0.0}
-        fingerprint = compute_spark(Path(warehouse.removeprefix("file://")), p.landing,
-                                    dbt_vars=dbt_vars(day), key_version=key_version)
+        fingerprint = compute_spark(folder, p.landing, dbt_vars=dbt_vars(day),
+                                    key_version=key_version)
     else:
         fingerprint = compute(p.warehouse, p.landing, dbt_vars=dbt_vars(day),
                               key_version=key_version)

@@ -91,12 +91,12 @@ Prints = dict[str, dict[str, tuple[int, int]]]  # table -> partition -> (rows, s
 def local_warehouse() -> Path:
     """The Spark warehouse as a local folder; an object-store URI is refused (no atomic
     rename there: docs/scale-out.md)."""
-    value = settings.spark_warehouse()
-    if "://" in value and not value.startswith("file://"):
+    folder = settings.spark_warehouse_folder()
+    if folder is None:
         raise refuse("applying subject requests and retention on a Spark warehouse in object "
                      "storage (the partition swaps need an atomic rename; use a local or shared "
                      "volume for PIPELINE_SPARK_WAREHOUSE)")
-    return Path(value.removeprefix("file://"))
+    return folder
 
 
 def state_database() -> Path:
@@ -114,10 +114,8 @@ def removals_database() -> Path | None:
     older than a removal."""
     if settings.engine() != "spark":
         return settings.paths().warehouse
-    value = settings.spark_warehouse()
-    if "://" in value and not value.startswith("file://"):
-        return None
-    return state_database()
+    folder = settings.spark_warehouse_folder()
+    return None if folder is None else folder / STATE_DIR / STATE_FILE
 
 
 def _table_folders(warehouse: Path, data_tables: bool = True) -> list[tuple[str, str, Path]]:
