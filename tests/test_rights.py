@@ -759,10 +759,21 @@ def test_a_runs_requests_resolved_together_as_each_alone(world: dict, tmp_path: 
     assert all(alone[rid].records for rid in ("DSR-990041", "DSR-990042", "DSR-990043",
                                               "DSR-990044", "DSR-990047", "DSR-990048"))
 
-    # processed: bulk, then the reference one request at a time
+    # processed: bulk (subjects, and the contract rows of the resolution tables), then the
+    # reference one request at a time (each request's own contracts scan)
+    looked_up: list[set[str]] = []
+    bulk_rows = rights.contract_rows_of
+
+    def counted(con, subjects):
+        looked_up.append(set(subjects))
+        return bulk_rows(con, subjects)
+
+    monkeypatch.setattr(rights, "contract_rows_of", counted)
     reports = {"bulk": rights.process_requests(book.landing, book.quarantine, book.warehouse,
                                                book.keys, day)}
+    assert looked_up == [{"DSR-990043", "DSR-990044", "DSR-990048"}], "one lookup for all"
     monkeypatch.setattr(rights, "resolve_requests", _one_at_a_time)
+    monkeypatch.setattr(rights, "contract_rows_of", lambda con, subjects: {})
     ref = books["alone"]
     reports["alone"] = rights.process_requests(ref.landing, ref.quarantine, ref.warehouse,
                                                ref.keys, day)
@@ -777,4 +788,6 @@ def test_a_runs_requests_resolved_together_as_each_alone(world: dict, tmp_path: 
     resolved = "select * from pseudo_{d}.dpo__subject_requests_resolved order by all"
     for d in ("actuarial", "marketing"):
         assert _query(book, resolved.format(d=d)) == _query(ref, resolved.format(d=d))
+        contract_keys = {row[4] for row in _query(book, resolved.format(d=d))} - {None}
+        assert contract_keys, f"{d}: the restricted subjects' contracts are resolved"
     assert _held(book) == _held(ref)

@@ -34,6 +34,7 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from transforms import landing as raw_rewrite
 from transforms import settings
@@ -91,7 +92,9 @@ class Context:
     about: Values | None = None  # the pending requests' clues: the index holds their rows only
     erasures: list[Erasure] = field(default_factory=list)  # resolved, not yet applied
     resolved: dict[str, Subject | ConflictingIdentifiers] = field(default_factory=dict)
+    mart_requests: set[str] = field(default_factory=set)  # pending restrictions and the like
     _index: RawIndex | None = None
+    _contract_rows: dict[str, dict[str, set[tuple]]] | None = None
 
     def index(self) -> RawIndex:
         if self._index is None:
@@ -102,6 +105,24 @@ class Context:
     def raw_changed(self) -> None:
         self._index = None
         self.resolved = {}  # resolved on the raw rows as they were
+        self._contract_rows = None
+
+    def contract_rows(self, request_id: str) -> dict[str, set[tuple]] | None:
+        """The contract rows record_resolution writes for this request, per domain, looked up
+        for all the run's pending mart-type requests at once on first use (contract_rows_of);
+        None when the request was not resolved with the others (it is then looked up alone).
+        Exact: nothing in the request loop changes the contracts tables (the run's erasures are
+        applied after it)."""
+        if self._contract_rows is None:
+            subjects = {rid: r for rid, r in self.resolved.items()
+                        if rid in self.mart_requests and isinstance(r, Subject) and r.records}
+            try:
+                self._contract_rows = contract_rows_of(self.con, subjects)
+            except Exception as exc:  # never a crash: record_resolution looks up alone
+                log.error("looking up %d resolutions together: %s; one at a time",
+                          len(subjects), type(exc).__name__)
+                self._contract_rows = {}
+        return self._contract_rows.get(request_id)
 
     def resolve_pending(self, requests: list[Request]) -> None:
         """Resolve every request that will need its subject, all at once
@@ -113,6 +134,8 @@ class Context:
             found, rejected = request_clues(req)
             if rejected is None:
                 pending[req.request_id] = found
+                if req.request_type in MART_TYPES:
+                    self.mart_requests.add(req.request_id)
         if not pending:  # nothing to resolve: the raw index (8 s at 1M) is not read
             self.resolved = {}
             return
@@ -185,8 +208,51 @@ def ensure_resolution_tables(con: duckdb.DuckDBPyConnection) -> None:
                     + ", ".join(f"{k} varchar" for k in keys) + ", _key_version varchar)")
 
 
+def _contract_keys_sql(con: duckdb.DuckDBPyConnection, domain: str
+                       ) -> tuple[str, dict[str, str]] | None:
+    """The domain's contracts table and its pseudonym columns, or None when it has none."""
+    contracts = f"pseudo_{domain}.policy_admin__contracts"
+    tables = pseudo_tables(con, domain)
+    return (contracts, tables[contracts]) if contracts in tables else None
+
+
+def contract_rows_of(con: duckdb.DuckDBPyConnection, subjects: dict[str, Subject]
+                     ) -> dict[str, dict[str, set[tuple]]]:
+    """request id -> domain -> the distinct RESOLVED_KEYS rows of the domain's contracts table
+    that hold one of the subject's pseudonyms: what record_resolution selects per request,
+    for many requests with one join per domain and pseudonym column instead of one scan of
+    the contracts table per request and domain (at 1M contracts, each scan is a full one)."""
+    out: dict[str, dict[str, set[tuple]]] = {rid: {d: set() for d in RESOLVED_KEYS}
+                                             for rid in subjects}
+    for domain, keys in RESOLVED_KEYS.items():
+        found = _contract_keys_sql(con, domain)
+        if found is None or not subjects:
+            continue
+        contracts, columns = found
+        clues = [(rid, column, value) for rid, subject in subjects.items()
+                 for column, kind in columns.items()
+                 for value in subject.pseudonyms.get(domain, {}).get(kind, ())]
+        if not clues:
+            continue
+        rids, names, values = (list(x) for x in zip(*clues, strict=True))
+        con.register("_resolution_clues", pa.table(
+            {"request_id": rids, "column_name": names, "value": values}))
+        try:
+            picked = ", ".join(f't."{k}"' for k in keys)
+            sql = " union ".join(
+                f"select q.request_id, {picked} from _resolution_clues q join {contracts} t "
+                f"on q.column_name = '{column}' and t.\"{column}\" = q.value"
+                for column in columns)
+            for rid, *row in con.execute(sql).fetchall():
+                out[rid][domain].add(tuple(row))
+        finally:
+            con.unregister("_resolution_clues")
+    return out
+
+
 def record_resolution(con: duckdb.DuckDBPyConnection, req: Request, subject: Subject,
-                      key_version: str) -> int:
+                      key_version: str, contract_rows: dict[str, set[tuple]] | None = None
+                      ) -> int:
     """Write, per domain, the subject's contract and person pseudonyms under the request id
     (`pseudo_<domain>.dpo__subject_requests_resolved`, shaped like dpo__subject_requests).
 
@@ -194,6 +260,8 @@ def record_resolution(con: duckdb.DuckDBPyConnection, req: Request, subject: Sub
     a restriction given with a customer number alone cannot be matched in the actuarial domain,
     which has no customer pseudonym. The resolution through the raw data can, and this table
     hands its result to the retention hold (and to the dbt models, which may union it).
+    `contract_rows`: the contracts' rows per domain, when looked up with the run's other
+    requests (contract_rows_of); otherwise they are selected here.
     """
     n = 0
     ensure_resolution_tables(con)
@@ -201,19 +269,22 @@ def record_resolution(con: duckdb.DuckDBPyConnection, req: Request, subject: Sub
         pseudonyms = subject.pseudonyms.get(domain, {})
         table = RESOLVED.format(d=domain)
         con.execute(f"delete from {table} where request_id = ?", [req.request_id])
-        contracts = f"pseudo_{domain}.policy_admin__contracts"
         rows: set[tuple] = set()
-        if contracts in pseudo_tables(con, domain):
-            columns = pseudo_tables(con, domain)[contracts]
+        if contract_rows is not None:
+            rows |= contract_rows.get(domain, set())
+        elif (found := _contract_keys_sql(con, domain)) is not None:
+            contracts, columns = found
             where, params = match_sql(columns, pseudonyms)
             rows |= set(con.execute(f"select distinct {', '.join(keys)} from {contracts} "
                                     f"where {where}", params).fetchall())
         rows |= {(p, *([None] * (len(keys) - 1))) for p in pseudonyms.get("person", ())}
-        for row in sorted(rows, key=lambda r: tuple(x or "" for x in r)):
-            con.execute(f"insert into {table} values (?, ?, ?, {', '.join('?' * len(keys))}, ?)",
-                        [req.request_id, req.request_type, req.received_date, *row,
-                         key_version])
-            n += 1
+        ordered = sorted(rows, key=lambda r: tuple(x or "" for x in r))
+        if ordered:  # one statement per request and domain
+            one = f"(?, ?, ?, {', '.join('?' * len(keys))}, ?)"
+            con.execute(f"insert into {table} values {', '.join([one] * len(ordered))}",
+                        [x for row in ordered for x in (req.request_id, req.request_type,
+                                                        req.received_date, *row, key_version)])
+            n += len(ordered)
     return n
 
 
@@ -262,7 +333,8 @@ def process_one(ctx: Context, req: Request, report: ProcessReport) -> str:
         # request row: no build may publish a restricted subject in between
         status = "done" if _in_warehouse(ctx.con, req.request_id, domains) else "awaiting_ingest"
         with transaction(ctx.con):
-            record_resolution(ctx.con, req, subject, ctx.keys.key_version)
+            record_resolution(ctx.con, req, subject, ctx.keys.key_version,
+                              ctx.contract_rows(req.request_id))
             done(status, counts)
         return status
     return done("done", counts)
