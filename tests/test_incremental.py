@@ -23,7 +23,7 @@ import polars as pl
 import pytest
 from every_kind import append_rows
 
-from transforms.build.input_fingerprint import FORCE_ENV, compute, compute_spark
+from transforms.build.input_fingerprint import FORCE_ENV, compute
 from transforms.publish.publication import MANIFEST, list_publications, publication_is_intact
 from transforms.sources.generate import generate_book
 from transforms.sources.landing_book import (
@@ -243,9 +243,9 @@ def test_the_spark_warehouse_is_fingerprinted_by_content(inputs: Path) -> None:
     _spark_table(wh, "2026-11-25", rows)
 
     def fp() -> dict:
-        return compute_spark(wh, inputs / "landing", dbt_vars={"as_of_date": "2026-11-26"},
-                             key_version="kv-1", classification_file=inputs / "classification.yml",
-                             dbt_project_dir=inputs / "dbt").as_dict()
+        return compute(wh, inputs / "landing", dbt_vars={"as_of_date": "2026-11-26"},
+                       key_version="kv-1", classification_file=inputs / "classification.yml",
+                       dbt_project_dir=inputs / "dbt", spark=True).as_dict()
 
     first = fp()
     part = "table:pseudo_actuarial.policy_admin__contracts"

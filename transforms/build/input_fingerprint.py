@@ -24,10 +24,10 @@ table names (fixed by the classification), never a delivery's column or file nam
 
 On the Spark engine the tables are the warehouse's Parquet folders
 (`pseudo_<purpose>/<system>__<entity>/_delivery_date=.../*.parquet`, ingest/spark_load.py):
-`compute_spark` reads them through DuckDB views (read_parquet with the partition column), so a
-table's part is the same columns-rows-row-hash digest of its content, not of its files: a
-partition rewritten with the same rows (a no-op erasure pass, a Spark writer's new file names)
-leaves it unchanged, one changed row does not.
+`compute(..., spark=True)` reads them through DuckDB views (read_parquet with the partition
+column), so a table's part is the same columns-rows-row-hash digest of its content, not of its
+files: a partition rewritten with the same rows (a no-op erasure pass, a Spark writer's new
+file names) leaves it unchanged, one changed row does not.
 
 Limits, said plainly: the row aggregate is a 64-bit hash per row summed, so two different
 table contents collide with probability about 2^-64; a change of code outside dbt (the gate,
@@ -134,29 +134,29 @@ def compute(
     key_version: str,
     classification_file: Path = CLASSIFICATION_FILE,
     dbt_project_dir: Path = DBT_PROJECT_DIR,
+    spark: bool = False,
 ) -> InputFingerprint:
-    """The fingerprint of the marts' inputs now (one read-only pass over the warehouse)."""
+    """The fingerprint of the marts' inputs now (one read-only pass over the warehouse).
+    `spark`: `warehouse` is the Spark engine's folder of `pseudo_*` Parquet tables, read by
+    DuckDB in memory through views (bounded like every DuckDB connection of the pipeline)."""
+    parts = _spark_table_parts(warehouse) if spark else _duckdb_table_parts(warehouse)
+    parts["landing"] = landing_digest(landing)
+    parts["dbt_project"] = tree_digest(dbt_project_dir, DBT_IGNORED)
+    parts["classification"] = _sha(Path(classification_file).read_bytes())
+    parts["dbt_vars"] = _sha(json.dumps(dbt_vars, sort_keys=True, default=str))
+    parts["key_version"] = _sha(key_version)
+    return InputFingerprint(parts)
+
+
+def _duckdb_table_parts(warehouse: Path) -> dict[str, str]:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        parts = table_parts(con)
+        return table_parts(con)
     finally:
         con.close()
-    return _with_other_parts(parts, landing, dbt_vars, key_version, classification_file,
-                             dbt_project_dir)
 
 
-def compute_spark(
-    warehouse: Path,
-    landing: Path,
-    *,
-    dbt_vars: dict[str, object],
-    key_version: str,
-    classification_file: Path = CLASSIFICATION_FILE,
-    dbt_project_dir: Path = DBT_PROJECT_DIR,
-) -> InputFingerprint:
-    """The same fingerprint for the Spark engine's warehouse folder (one pass over its
-    `pseudo_*` Parquet tables, read by DuckDB in memory, bounded like every DuckDB connection
-    of the pipeline)."""
+def _spark_table_parts(warehouse: Path) -> dict[str, str]:
     from transforms import settings
     from transforms.build.spark_marts import create_pseudo_views
 
@@ -164,23 +164,9 @@ def compute_spark(
     try:
         settings.bound_duckdb(con)
         create_pseudo_views(con, warehouse)
-        parts = table_parts(con, "VIEW")
+        return table_parts(con, "VIEW")
     finally:
         con.close()
-    return _with_other_parts(parts, landing, dbt_vars, key_version, classification_file,
-                             dbt_project_dir)
-
-
-def _with_other_parts(parts: dict[str, str], landing: Path, dbt_vars: dict[str, object],
-                      key_version: str, classification_file: Path, dbt_project_dir: Path
-                      ) -> InputFingerprint:
-    """The tables' parts plus everything else the marts are made from (module docstring)."""
-    parts["landing"] = landing_digest(landing)
-    parts["dbt_project"] = tree_digest(dbt_project_dir, DBT_IGNORED)
-    parts["classification"] = _sha(Path(classification_file).read_bytes())
-    parts["dbt_vars"] = _sha(json.dumps(dbt_vars, sort_keys=True, default=str))
-    parts["key_version"] = _sha(key_version)
-    return InputFingerprint(parts)
 
 
 def force_requested() -> bool:

@@ -23,12 +23,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from transforms import settings
-from transforms.build.input_fingerprint import (
-    FORCE_ENV,
-    compute,
-    compute_spark,
-    force_requested,
-)
+from transforms.build.input_fingerprint import FORCE_ENV, compute, force_requested
 from transforms.operations.spark_rights import removals_database
 from transforms.publish.publication import (
     MANIFEST,
@@ -104,8 +99,8 @@ def check_inputs(as_of: str) -> dict:
             return {"as_of": day.isoformat(), "unchanged": False, "publication": None,
                     "build": "rebuild: no input fingerprint of a warehouse in object storage",
                     "inputs": None, "fingerprint_seconds": 0.0}
-        fingerprint = compute_spark(folder, p.landing, dbt_vars=dbt_vars(day),
-                                    key_version=key_version)
+        fingerprint = compute(folder, p.landing, dbt_vars=dbt_vars(day),
+                              key_version=key_version, spark=True)
     else:
         fingerprint = compute(p.warehouse, p.landing, dbt_vars=dbt_vars(day),
                               key_version=key_version)
