@@ -35,6 +35,11 @@ def require_chromium() -> str:
     return CHROMIUM
 
 
+# DevTools' answers when an evaluation's page went away under it (a navigation)
+NAVIGATED = ("Inspected target navigated or closed", "Execution context was destroyed",
+             "Cannot find context with specified id")
+
+
 class Browser:
     """One headless Chromium and one page; `with Browser(profile) as b:` stops it on exit."""
 
@@ -137,10 +142,18 @@ class Browser:
         self.wait_for("document.readyState === 'complete'", timeout=30)
 
     def wait_for(self, expression: str, timeout: float = 30) -> Any:
-        """Poll a JavaScript expression until it is truthy; its value."""
+        """Poll a JavaScript expression until it is truthy; its value. An evaluation cut off
+        by the page navigating (a redirect, e.g. to the login form) counts as "not yet": the
+        next poll runs in the new page (seen under load: 'Inspected target navigated or
+        closed')."""
         deadline = time.monotonic() + timeout
         while True:
-            value = self.evaluate(expression)
+            try:
+                value = self.evaluate(expression)
+            except RuntimeError as exc:
+                if not any(s in str(exc) for s in NAVIGATED) or time.monotonic() > deadline:
+                    raise
+                value = None
             if value:
                 return value
             if time.monotonic() > deadline:
