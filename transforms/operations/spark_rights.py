@@ -114,8 +114,7 @@ def removals_database() -> Path | None:
     older than a removal."""
     if settings.engine() != "spark":
         return settings.paths().warehouse
-    folder = settings.spark_warehouse_folder()
-    return None if folder is None else folder / STATE_DIR / STATE_FILE
+    return None if settings.spark_warehouse_folder() is None else state_database()
 
 
 def _table_folders(warehouse: Path, data_tables: bool = True) -> list[tuple[str, str, Path]]:

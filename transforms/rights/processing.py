@@ -208,7 +208,7 @@ def ensure_resolution_tables(con: duckdb.DuckDBPyConnection) -> None:
                     + ", ".join(f"{k} varchar" for k in keys) + ", _key_version varchar)")
 
 
-def _contract_keys_sql(con: duckdb.DuckDBPyConnection, domain: str
+def _contracts_table(con: duckdb.DuckDBPyConnection, domain: str
                        ) -> tuple[str, dict[str, str]] | None:
     """The domain's contracts table and its pseudonym columns, or None when it has none."""
     contracts = f"pseudo_{domain}.policy_admin__contracts"
@@ -225,7 +225,7 @@ def contract_rows_of(con: duckdb.DuckDBPyConnection, subjects: dict[str, Subject
     out: dict[str, dict[str, set[tuple]]] = {rid: {d: set() for d in RESOLVED_KEYS}
                                              for rid in subjects}
     for domain, keys in RESOLVED_KEYS.items():
-        found = _contract_keys_sql(con, domain)
+        found = _contracts_table(con, domain)
         if found is None or not subjects:
             continue
         contracts, columns = found
@@ -272,7 +272,7 @@ def record_resolution(con: duckdb.DuckDBPyConnection, req: Request, subject: Sub
         rows: set[tuple] = set()
         if contract_rows is not None:
             rows |= contract_rows.get(domain, set())
-        elif (found := _contract_keys_sql(con, domain)) is not None:
+        elif (found := _contracts_table(con, domain)) is not None:
             contracts, columns = found
             where, params = match_sql(columns, pseudonyms)
             rows |= set(con.execute(f"select distinct {', '.join(keys)} from {contracts} "
