@@ -45,7 +45,12 @@ from transforms import landing as raw_rewrite
 from transforms.build import dbt_run
 from transforms.build.dbt_run import run_dbt
 from transforms.classification import PROJECT_ROOT, load
-from transforms.ingest.fingerprints import SCHEMA, fingerprint_frame
+from transforms.ingest.fingerprints import (
+    OCCURRENCES,
+    SCHEMA,
+    fingerprint_counts,
+    fingerprint_frame,
+)
 from transforms.ingest.suppression import load_suppression
 from transforms.operations.leak_scan import scan
 from transforms.privacy.identity import identity_frame
@@ -303,6 +308,78 @@ def test_erasure_takes_the_subjects_gate_fingerprints_with_its_rows(world: dict)
     assert not left, f"{len(left)} of the subject's fingerprints remain"  # counts, no hash
     expected = _landing_fingerprints(book.landing, keys)
     assert stored == expected, f"{len(stored - expected)} extra, {len(expected - stored)} missing"
+
+
+def test_erasure_leaves_each_fingerprint_counted_as_the_kept_rows_count_it(world: dict) -> None:
+    """The erasure subtracts the removed rows' fingerprint counts instead of fingerprinting
+    every kept row again: what is left must equal, fingerprint by fingerprint, the counts of the
+    landing files as they are now (what fingerprinting them whole would write)."""
+    book: Book = world["book"]
+    keys = DomainKeys.derive(bytes.fromhex(world["key"]))
+    classification, key = load(), keys.hmac_key(FINGERPRINT_DOMAIN)
+    expected = {}
+    for system, name, path, frame in landing_frames(book.landing):
+        counts = fingerprint_counts(frame, classification.entity(system, name), key)
+        for fp, chars, n in counts.iter_rows():
+            expected[(f"{system}__{name}", path.parent.name, fp, chars)] = n
+    con = duckdb.connect(str(book.warehouse), read_only=True)
+    try:
+        stored = {}
+        for (t,) in con.execute("select table_name from duckdb_tables() where schema_name = ?",
+                                [SCHEMA]).fetchall():
+            for day, fp, chars, n in con.execute(
+                    f"select _delivery_date::varchar, fingerprint, chars, sum({OCCURRENCES}) "
+                    f"from {SCHEMA}.{t} where chars > 0 group by all").fetchall():
+                stored[(t, day, fp, chars)] = n
+    finally:
+        con.close()
+    assert stored, "positive control: fingerprints were stored"
+    differ = {k for k in stored.keys() | expected.keys() if stored.get(k) != expected.get(k)}
+    assert not differ, f"{len(differ)} fingerprints counted differently"  # counts, no hash
+
+
+def test_fingerprint_removal_declines_what_it_cannot_vouch_for(tmp_path: Path) -> None:
+    """Subtraction is refused (nothing changed, the caller fingerprints the file again) for a
+    table written before counts existed (upgraded: NULL counts), a delivery of another key
+    version, and counts that would go negative; it removes a fingerprint whose count reaches
+    0 and keeps one another row still holds."""
+    from transforms.ingest import fingerprints as fps
+
+    classification = load()
+    entity = classification.entity("policy_admin", "contracts")
+    keys = DomainKeys.derive(os.urandom(32))
+    day = date(2026, 11, 26)
+    frame = pl.DataFrame({"surname": ["Example", "Example", "Sample"],
+                          "first_name": ["Annabel", "Annabel", "Roberto"],
+                          "email": ["ann@x.test", "ann@x.test", "bob@y.test"]})
+    con = duckdb.connect()
+    con.execute(f"create schema {SCHEMA}")
+    table = fps.table_name(entity)
+    rows = fps.delivery_rows(frame, entity, keys, day)
+    con.register("r", rows.to_arrow())
+    con.execute(f"create table {table} as select * from r")
+
+    def content() -> list:
+        return con.execute(f"select fingerprint, chars, {OCCURRENCES} from {table} "
+                           "order by all").fetchall()
+
+    before = content()
+    assert fps.remove_rows(con, entity, day, frame.head(1), keys)  # one "Ann" row of two
+    after_one = content()
+    assert after_one != before and {r[:2] for r in after_one} == {r[:2] for r in before}
+    assert fps.remove_rows(con, entity, day, frame.slice(1, 1), keys)  # the other: Ann's go
+    only_bob = fps.delivery_rows(frame.tail(1), entity, keys, day)
+    assert {r[:2] for r in content()} == {("", 0), *only_bob.select(
+        "fingerprint", "chars").rows()}
+    snapshot = content()
+    assert not fps.remove_rows(con, entity, day, frame.head(1), keys)  # would go negative
+    assert content() == snapshot
+    other = DomainKeys.derive(os.urandom(32))  # another master key: another key version
+    assert not fps.remove_rows(con, entity, day, frame.tail(1), other)
+    con.execute(f"alter table {table} drop column {OCCURRENCES}")
+    assert fps.upgrade_tables(con) == 1
+    assert not fps.remove_rows(con, entity, day, frame.tail(1), keys)  # NULL counts
+    assert content() == [(fp, ch, None) for fp, ch, _ in snapshot]
 
 
 def _statuses(book: Book) -> dict[str, tuple]:

@@ -175,6 +175,9 @@ class PlannedFile:
     new_sha: str = ""
     new_rows: int = 0
     owners: dict[int, int] = field(default_factory=dict)  # rows removed per owner (see Matcher)
+    # the removed rows themselves (a landing file's, as read_raw_csv_batches parses them): what
+    # the gate's fingerprints of the delivery lose (transforms/ingest/fingerprints.py)
+    removed: pl.DataFrame | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -283,9 +286,14 @@ def _records(src: BinaryIO) -> Iterable[bytes]:
 def _plan_csv(path: Path, entity: Entity, matcher: Matcher) -> PlannedFile | None:
     """Match in batches, then copy the kept records from file to file: memory is a batch, not
     the file (the whole file, its records and the new file were held at once before)."""
+    masks: list[pl.Series] = []
+    removed: list[pl.DataFrame] = []
     try:
-        masks = [matcher(batch, entity)
-                 for batch in read_raw_csv_batches(path, REWRITE_BATCH_ROWS)]
+        for batch in read_raw_csv_batches(path, REWRITE_BATCH_ROWS):
+            masks.append(matcher(batch, entity))
+            gone, _ = _removals(masks[-1])
+            if gone.any():
+                removed.append(batch.filter(gone))
     except (pl.exceptions.PolarsError, OSError):
         raise RawRewriteError(
             f"{entity.system}/{entity.name}: a landing file cannot be parsed") from None
@@ -323,7 +331,8 @@ def _plan_csv(path: Path, entity: Entity, matcher: Matcher) -> PlannedFile | Non
         raise RawRewriteError(
             f"{entity.system}/{entity.name}: records and parsed rows disagree; not rewritten")
     return PlannedFile(path, tmp, "landing", f"landing:{entity.system}/{entity.name}", n,
-                       old.hexdigest(), new.hexdigest(), rows - n, owners)
+                       old.hexdigest(), new.hexdigest(), rows - n, owners,
+                       pl.concat(removed, how="diagonal"))
 
 
 def _plan_parquet(path: Path, entity: Entity, matcher: Matcher) -> PlannedFile | None:

@@ -109,7 +109,11 @@ def run_dbt(
             "`python -m transforms.build.dbt_schema write`):\n  " + "\n  ".join(drift)
         )
 
-    dbt_vars = {"as_of_date": as_of.isoformat(), **extra_vars}
+    # DuckDB's cap for dbt's connection: the pipeline's own (PIPELINE_DUCKDB_MEMORY_LIMIT,
+    # settings.duckdb_memory_limit()) unless the caller names one, so that one setting bounds
+    # every DuckDB the pipeline opens (1M contracts: 2.25 GiB under 2GB, 1.3 under 1GB)
+    dbt_vars = {"as_of_date": as_of.isoformat(),
+                "duckdb_memory_limit": settings.duckdb_memory_limit(), **extra_vars}
     log_path = _log_path()
     log_path.mkdir(parents=True, exist_ok=True)
     spark = settings.engine() == "spark"

@@ -48,7 +48,7 @@ from transforms.privacy.keys import DomainKeys
 from transforms.progress import Progress
 
 log = logging.getLogger(__name__)
-BATCH_ROWS = 250_000  # bounded memory: see bench/pseudonymise.py
+BATCH_ROWS = settings.INGEST_BATCH_ROWS  # the default of settings.ingest_batch_rows()
 
 
 @dataclass
@@ -288,7 +288,7 @@ def ingest(
     *,
     systems: list[str] | None = None,
     classification: Classification | None = None,
-    batch_rows: int = BATCH_ROWS,
+    batch_rows: int | None = None,
     until: date | None = None,
 ) -> list[DeliveryReport]:
     """Load every complete delivery not yet loaded (or changed since), oldest first; with
@@ -298,6 +298,7 @@ def ingest(
     same system must not overtake it, and what was loaded before stays as it was.
     """
     classification = classification or load_classification()
+    batch_rows = batch_rows or settings.ingest_batch_rows()
     reports: list[DeliveryReport] = []
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     # DuckDB's buffer pool otherwise grows towards 80% of RAM; a bounded one spills to disk, so
@@ -308,6 +309,7 @@ def ingest(
     try:
         # this process holds the warehouse now: what a killed run left behind can go
         remove_leftovers(warehouse, landing, quarantine_root)
+        fingerprints.upgrade_tables(con)  # a warehouse from before their counts
         done = loaded_checksums(con)
         for delivery in discover(landing, classification, systems=systems, until=until):
             try:

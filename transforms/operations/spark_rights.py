@@ -180,8 +180,11 @@ def open_working_copy(warehouse: Path, scratch: Path, data_tables: bool = True) 
             con.execute("detach state")
         for schema, table, folder in _table_folders(warehouse, data_tables):
             con.execute(f'create schema if not exists "{schema}"')
+            # union_by_name: partitions written before a column was added (the fingerprints'
+            # counts) read as NULL there, as on DuckDB (transforms/ingest/fingerprints.py)
             hive = (f", hive_partitioning = true, hive_types = {{'{DELIVERY_COLUMN}': date}}"
                     if _partitioned(folder) else ", hive_partitioning = false")
+            hive += ", union_by_name = true"
             con.execute(f'create table "{schema}"."{table}" as select * from read_parquet('
                         f"{sql_str(str(folder / '**' / '*.parquet'))}{hive})")
         load_delivery_audit(con, warehouse)

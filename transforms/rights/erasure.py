@@ -33,7 +33,7 @@ import polars as pl
 from transforms import landing as raw_rewrite
 from transforms.checksums import file_sha256
 from transforms.classification import Classification, Entity
-from transforms.ingest.fingerprints import replace_delivery
+from transforms.ingest.fingerprints import remove_rows, replace_delivery, upgrade_tables
 from transforms.ingest.suppression import DOMAIN as SUPPRESSION_DOMAIN
 from transforms.ingest.suppression import KINDS as SUPPRESSED_KINDS
 from transforms.ingest.suppression import Suppression, add_entries, suppressed_mask
@@ -235,15 +235,19 @@ def delete_warehouse_rows(con: duckdb.DuckDBPyConnection, batch: list[Erasure]
 
 def refingerprint(con: duckdb.DuckDBPyConnection, plan: raw_rewrite.RewritePlan,
                   keys: DomainKeys, classification: Classification) -> None:
-    """The gate's fingerprints of every rewritten landing file, recomputed from its new rows
-    (caller's transaction): the removed rows' keyed hashes go with them."""
+    """Take the removed rows' keyed hashes out of the gate's fingerprints of every rewritten
+    landing file (caller's transaction), by subtracting their counts; where the table cannot
+    vouch for its counts, the delivery is fingerprinted again from the file's new rows."""
+    upgrade_tables(con)
     for f in plan.files:
         if f.kind != "landing" or f.tmp is None:
             continue
-        system, entity, day = raw_rewrite.landing_file_parts(f.path)
+        system, name, day = raw_rewrite.landing_file_parts(f.path)
+        entity = classification.entity(system, name)
+        if f.removed is not None and remove_rows(con, entity, day, f.removed, keys):
+            continue
         try:  # in batches: a rewritten full extract is not held whole
-            replace_delivery(con, classification.entity(system, entity), day,
-                             raw_rewrite.read_raw_csv_batches(f.tmp), keys)
+            replace_delivery(con, entity, day, raw_rewrite.read_raw_csv_batches(f.tmp), keys)
         except (pl.exceptions.PolarsError, OSError):
             # the plan parsed it a moment ago: refuse rather than guess
             raise RuntimeError("a rewritten landing file could not be read back; "
