@@ -561,3 +561,25 @@ def test_importing_the_gate_from_python_c_does_not_end_the_process() -> None:
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "still running" in proc.stdout, proc.stderr[-2000:]
+
+
+def test_gx_gets_the_same_pandas_frame_column_by_column() -> None:
+    """The gate hands GX its pandas copy of a mart built column by column while the polars
+    columns are dropped (so that two whole copies are never held): the same dtypes and values
+    as polars' own whole-frame conversion, and the polars frame is emptied."""
+    from datetime import date
+    from decimal import Decimal
+
+    from expectations.gate import _hand_to_pandas
+
+    frame = pl.DataFrame({
+        "contract_key": ["a" * 64, None, "b" * 64],
+        "period_start": [date(2026, 1, 1), date(2026, 2, 1), None],
+        "earned_exposure": [Decimal("0.25"), None, Decimal("1.00")],
+        "claim_count": [0, 3, None],
+    }, schema_overrides={"earned_exposure": pl.Decimal(18, 2)})
+    whole = frame.to_pandas(use_pyarrow_extension_array=True)
+    handed = _hand_to_pandas(frame)
+    assert frame.width == 0
+    assert list(handed.dtypes) == list(whole.dtypes)
+    assert handed.equals(whole)
