@@ -66,7 +66,7 @@ test: install
 	bash scripts/install-redis.sh
 	$(UV) run ruff check .
 	$(UV) run python -m transforms.build.dbt_schema check
-	$(UV) run pytest -q -n 2 --dist loadfile --durations=15
+	$(UV) run pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 lint: install
 	$(UV) run ruff check .

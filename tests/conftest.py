@@ -45,6 +45,9 @@ mark_main_module()
 # The modules that run Airflow, dbt or Spark over a whole book, longest first. pytest-xdist
 # (`make test` runs two workers, one module per worker at a time: --dist loadfile) hands out
 # modules in collection order, so the long ones start first and the short ones fill the gaps.
+# Only with --no-loadscope-reorder (the Makefile passes it): by default xdist re-sorts the
+# modules by their number of tests, and the 8-minute Spark-through-Celery module, with 10
+# tests, started ten minutes into a CI run that then took 18 minutes instead of 15.
 LONG_FIRST = (
     "test_distributed.py", "test_incremental.py", "test_spark_engine.py", "test_end_to_end.py",
     "test_policy_admin_postgres.py", "test_rights.py", "test_dbt_build.py",
