@@ -286,18 +286,21 @@ def _records(src: BinaryIO) -> Iterable[bytes]:
 def _plan_csv(path: Path, entity: Entity, matcher: Matcher) -> PlannedFile | None:
     """Match in batches, then copy the kept records from file to file: memory is a batch, not
     the file (the whole file, its records and the new file were held at once before)."""
-    masks: list[pl.Series] = []
+    gone: list[pl.Series] = []  # per batch: the rows to remove
     removed: list[pl.DataFrame] = []
+    owners: dict[int, int] = {}
     try:
         for batch in read_raw_csv_batches(path, REWRITE_BATCH_ROWS):
-            masks.append(matcher(batch, entity))
-            gone, _ = _removals(masks[-1])
-            if gone.any():
-                removed.append(batch.filter(gone))
+            mask, per_owner = _removals(matcher(batch, entity))
+            gone.append(mask)
+            for owner, count in per_owner.items():
+                owners[owner] = owners.get(owner, 0) + count
+            if mask.any():
+                removed.append(batch.filter(mask))
     except (pl.exceptions.PolarsError, OSError):
         raise RawRewriteError(
             f"{entity.system}/{entity.name}: a landing file cannot be parsed") from None
-    remove, owners = _removals(pl.concat(masks) if masks else pl.Series([], dtype=pl.Boolean))
+    remove = pl.concat(gone) if gone else pl.Series([], dtype=pl.Boolean)
     n = int(remove.sum())
     if n == 0:
         return None

@@ -43,6 +43,7 @@ FINGERPRINT_HEX = 32  # 128 bits: no chance collision among billions of values
 SLICE_ROWS = 50_000  # raw rows fingerprinted at a time
 OCCURRENCES = "occurrences"
 COUNTED_SCHEMA = {"fingerprint": pl.String, "chars": pl.Int32, OCCURRENCES: pl.Int64}
+LEFT = "_fingerprints_left"  # remove_rows' temporary table: (fingerprint, chars, occurrences)
 
 
 def table_name(entity: Entity) -> str:
@@ -101,10 +102,9 @@ def _counts(batch: pl.DataFrame, entity: Entity, keys: DomainKeys) -> pl.DataFra
     (measured with bench/peak_rss.py)."""
     key = keys.hmac_key(FINGERPRINT_DOMAIN)
     parts = [fingerprint_counts(part, entity, key) for part in batch.iter_slices(SLICE_ROWS)]
-    if len(parts) == 1:
-        return parts[0]
-    return (pl.concat(parts or [fingerprint_counts(batch, entity, key)])
-            .group_by("fingerprint", "chars").agg(pl.col(OCCURRENCES).sum()))
+    if len(parts) <= 1:  # no slice: an empty batch, counted as such
+        return parts[0] if parts else fingerprint_counts(batch, entity, key)
+    return pl.concat(parts).group_by("fingerprint", "chars").agg(pl.col(OCCURRENCES).sum())
 
 
 def _rows(batch: pl.DataFrame, entity: Entity, keys: DomainKeys,
@@ -154,13 +154,13 @@ def remove_rows(con: duckdb.DuckDBPyConnection, entity: Entity, delivery_date: d
     exactly their own candidates, so what is left is what fingerprinting the kept rows would
     give. Marker rows (empty fingerprint) are never touched.
     """
-    if not _exists(con, entity):
-        return True  # a warehouse from before fingerprints: the gate refuses it anyway
     table = table_name(entity)
     columns = {c for (c,) in con.execute(
         "select column_name from duckdb_columns() where schema_name = ? and table_name = ? "
         "and database_name = current_database()",
         [SCHEMA, f"{entity.system}__{entity.name}"]).fetchall()}
+    if not columns:
+        return True  # no table: a warehouse from before fingerprints, the gate refuses it anyway
     if OCCURRENCES not in columns:
         return False
     uncounted = con.execute(
@@ -196,9 +196,6 @@ def remove_rows(con: duckdb.DuckDBPyConnection, entity: Entity, delivery_date: d
     finally:
         con.execute(f"drop table if exists {LEFT}")
     return True
-
-
-LEFT = "_fingerprints_left"  # (fingerprint, chars, occurrences) after a removal
 
 
 def replace_delivery(con: duckdb.DuckDBPyConnection, entity: Entity, delivery_date: date,

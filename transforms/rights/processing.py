@@ -209,7 +209,7 @@ def ensure_resolution_tables(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _contracts_table(con: duckdb.DuckDBPyConnection, domain: str
-                       ) -> tuple[str, dict[str, str]] | None:
+                     ) -> tuple[str, dict[str, str]] | None:
     """The domain's contracts table and its pseudonym columns, or None when it has none."""
     contracts = f"pseudo_{domain}.policy_admin__contracts"
     tables = pseudo_tables(con, domain)
