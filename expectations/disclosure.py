@@ -93,9 +93,15 @@ def aggregate_risk(frame: pl.DataFrame, *, table: str, unit: str, count_column: 
 
 def unit_signatures(frame: pl.DataFrame, *, unit_key: str, quasi_identifiers: Sequence[str],
                     order_by: Sequence[str] = ()) -> pl.DataFrame:
-    """One row per unit: the quasi-identifiers of its first row (by `order_by`)."""
+    """One row per unit: the quasi-identifiers of its first row (by `order_by`).
+
+    The unit key comes back as a dense code (UInt32, one per distinct key), not the key: the
+    figures need units told apart, not named. Why: the sort copies the columns it orders, and
+    a 64-character pseudonym on each of a 2M-row mart's rows made that copy the gate's peak.
+    """
     qis = list(quasi_identifiers)
-    ordered = frame.select([unit_key, *dict.fromkeys([*order_by, *qis])])
+    ordered = frame.select(pl.col(unit_key).rank("dense").alias(unit_key),
+                           *dict.fromkeys([*order_by, *qis]))
     if order_by:
         ordered = ordered.sort([*order_by, unit_key], nulls_last=True)
     return ordered.group_by(unit_key, maintain_order=True).first().select([unit_key, *qis])

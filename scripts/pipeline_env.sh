@@ -37,9 +37,12 @@ fi
 # Freed memory goes back to the system (peak RSS is what the machine must hold, issue 12):
 # glibc's mmap threshold fixed (its dynamic one rises to 32 MiB after the first large free, and
 # numpy's arrays of a 1M book then stay on the heap after use); polars' jemalloc purges freed
-# pages after a second instead of ten (bench/peak_rss.py measures the whole pipeline).
+# pages after a second instead of ten, from its own background thread: without one, jemalloc
+# purges only when the same arena allocates again, and a task that ends after freeing a large
+# frame (the gate at 1M: 0.47 GiB) handed it to the next task of the same process instead of
+# the system (bench/peak_rss.py measures the whole pipeline).
 export MALLOC_MMAP_THRESHOLD_="${MALLOC_MMAP_THRESHOLD_:-131072}"
-export _RJEM_MALLOC_CONF="${_RJEM_MALLOC_CONF:-dirty_decay_ms:1000,muzzy_decay_ms:0}"
+export _RJEM_MALLOC_CONF="${_RJEM_MALLOC_CONF:-background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0}"
 # Threads set, not guessed: polars' pool and DuckDB's (transforms/settings.py) use the cores.
 export POLARS_MAX_THREADS="${POLARS_MAX_THREADS:-$(nproc)}"
 export PIPELINE_DUCKDB_THREADS="${PIPELINE_DUCKDB_THREADS:-$(nproc)}"

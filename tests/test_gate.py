@@ -583,3 +583,27 @@ def test_gx_gets_the_same_pandas_frame_column_by_column() -> None:
     assert frame.width == 0
     assert list(handed.dtypes) == list(whole.dtypes)
     assert handed.equals(whole)
+
+
+def test_gx_keeps_no_validated_frame(tmp_path: Path) -> None:
+    """GX's pandas engine caches every batch it validated, and the context outlives the gate
+    (GX registers it as the process's project): the mart's pandas copy must not stay with it,
+    or the next mart and the next task of the same Airflow process start on it (1M: 0.47 GiB)."""
+    import gc
+    import weakref
+
+    import great_expectations as gx
+    import pandas as pd
+
+    from expectations import gx_project
+
+    project = gx_project.open_project(tmp_path / "gx", "keeps-nothing")
+    frame = pd.DataFrame({"band": ["a", "b", "c"]})
+    seen = weakref.ref(frame)
+    suite = gx.ExpectationSuite(name="kept", expectations=[
+        gx.expectations.ExpectColumnToExist(column="band")])
+    result = gx_project.validate(project, "kept", suite, frame)
+    assert result.success
+    del frame
+    gc.collect()
+    assert seen() is None

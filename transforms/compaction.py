@@ -76,7 +76,8 @@ def compact_warehouse(warehouse: Path) -> None:
     for stale in (fresh, fresh.with_name(fresh.name + ".wal")):
         stale.unlink(missing_ok=True)
     con = duckdb.connect(str(warehouse))
-    settings.bound_duckdb(con)  # the copy streams through a bounded buffer pool, not the file
+    # the copy streams through a bounded buffer pool, not the file
+    settings.bound_duckdb(con, settings.duckdb_maintenance_memory_limit())
     try:
         source = con.execute("select current_database()").fetchall()[0][0]
         con.execute(f"attach '{fresh}' as compacted")

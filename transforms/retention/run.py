@@ -147,7 +147,7 @@ def apply_retention(warehouse: Path, landing: Path, quarantine: Path, as_of: dat
     report = RetentionReport(uuid.uuid4().hex[:12], as_of)
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(warehouse))
-    settings.bound_duckdb(con)
+    settings.bound_duckdb(con, settings.duckdb_maintenance_memory_limit())
     try:
         # files first: each file rule stands alone and is recorded as soon as it is done
         report.counts["never_kept"] = {

@@ -383,7 +383,8 @@ def process_requests(landing: Path, quarantine: Path, warehouse: Path, keys: Dom
     raw_rewrite.discard_pending(landing, quarantine)
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(warehouse))
-    settings.bound_duckdb(con)  # an erasure's deletes and rewrites: memory set, not by the book
+    # an erasure's deletes and rewrites: memory set, not by the book
+    settings.bound_duckdb(con, settings.duckdb_maintenance_memory_limit())
     try:
         ensure_audit(con)
         ctx = Context(con, keys, RawZone(landing, quarantine, classification, raw_commits),
