@@ -60,7 +60,13 @@ from transforms.publish.publication import current_publication, publications_roo
 from transforms.publish.retirement import retire_stale_publications
 from transforms.rights import processing as rights
 from transforms.rights.bulk_resolution import resolve_requests
-from transforms.rights.erasure import RawZone, sweep_suppressed
+from transforms.rights.erasure import (
+    RawZone,
+    _last_clean_sweep,
+    subject_matcher,
+    sweep_digest,
+    sweep_suppressed,
+)
 from transforms.rights.removals import latest_removal
 from transforms.rights.subject_resolution import (
     ConflictingIdentifiers,
@@ -712,6 +718,17 @@ def test_erasures_of_one_run_are_one_batch_with_counts_per_request(world: dict, 
     counted = {k: sum(c.get(k, 0) for c in counts.values()) for k in removed}
     assert {k: n for k, n in removed.items() if n} == {k: n for k, n in counted.items() if n}
     assert report.rows_erased == sum(removed.values()) > 0
+    # the raw zone the batch left is recorded as swept clean, so the next run does not parse it
+    # again; and a sweep that does parse it finds nothing to remove
+    con = duckdb.connect(str(book.warehouse))
+    try:
+        zone = RawZone(book.landing, book.quarantine, load())
+        suppression = load_suppression(con, book.keys)
+        assert suppression, "the batch's subjects are on the suppression list"
+        assert sweep_digest(zone, suppression, book.keys) == _last_clean_sweep(con)
+        assert zone.prepare(subject_matcher(suppression, book.keys)).files == []
+    finally:
+        con.close()
 
 
 def test_the_sweep_skips_an_unchanged_raw_zone_and_runs_when_it_changes(

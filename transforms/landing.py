@@ -36,6 +36,7 @@ import duckdb
 import polars as pl
 import pyarrow.parquet as pq
 
+from transforms.checksums import file_sha256
 from transforms.classification import Classification, Entity
 
 MANIFEST = "_manifest.json"  # written last by the source system: the delivery is complete
@@ -339,6 +340,7 @@ def _plan_csv(path: Path, entity: Entity, matcher: Matcher) -> PlannedFile | Non
 
 
 def _plan_parquet(path: Path, entity: Entity, matcher: Matcher) -> PlannedFile | None:
+    old_sha = file_sha256(path)  # as for a landing file: what the plan read, and what it wrote
     frame = read_quarantine(path)
     if frame is None:
         raise RawRewriteError(f"{entity.system}/{entity.name}: a quarantine file cannot be read")
@@ -349,11 +351,12 @@ def _plan_parquet(path: Path, entity: Entity, matcher: Matcher) -> PlannedFile |
     place = f"quarantine:{entity.system}/{entity.name}"
     kept = frame.filter(~remove)
     if kept.height == 0:
-        return PlannedFile(path, None, "quarantine", place, n, owners=owners)
+        return PlannedFile(path, None, "quarantine", place, n, old_sha, owners=owners)
     tmp = path.with_name(path.name + TMP_SUFFIX)
     schema = pq.read_schema(path)
     pq.write_table(kept.to_arrow().cast(schema), tmp)
-    return PlannedFile(path, tmp, "quarantine", place, n, owners=owners)
+    return PlannedFile(path, tmp, "quarantine", place, n, old_sha, file_sha256(tmp),
+                       kept.height, owners=owners)
 
 
 def _manifest_update(folder: Path, changed: list[PlannedFile]) -> tuple[Path, Path]:

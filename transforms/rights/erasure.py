@@ -36,7 +36,12 @@ from transforms.classification import Classification, Entity
 from transforms.ingest.fingerprints import remove_rows, replace_delivery, upgrade_tables
 from transforms.ingest.suppression import DOMAIN as SUPPRESSION_DOMAIN
 from transforms.ingest.suppression import KINDS as SUPPRESSED_KINDS
-from transforms.ingest.suppression import Suppression, add_entries, suppressed_mask
+from transforms.ingest.suppression import (
+    Suppression,
+    add_entries,
+    load_suppression,
+    suppressed_mask,
+)
 from transforms.privacy.identity import identity_exprs
 from transforms.privacy.keys import DOMAINS, DomainKeys
 from transforms.privacy.pseudonymise import pseudonymise
@@ -276,6 +281,14 @@ def erase_batch(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: RawZone,
                 entries[kind] |= values
     batch = [item if item.subject is None or item.subject.records else Erasure(item.request, None)
              for item in batch]
+    # the raw zone before the batch, and whether the last clean sweep vouches for it: then the
+    # zone after the batch is clean too (record_swept_by_erasure)
+    before = None
+    if zone.deferred is None:
+        before = zone_files(zone)
+        suppressed = load_suppression(con, keys)
+        if suppressed and sweep_digest(zone, suppressed, keys, before) != _last_clean_sweep(con):
+            before = None
     plan = zone.prepare(batch_matcher(batch, keys))
     try:
         with transaction(con):
@@ -296,7 +309,29 @@ def erase_batch(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: RawZone,
         plan.discard()
         raise
     zone.commit(plan)
+    if before is not None:
+        record_swept_by_erasure(con, zone, keys, before, plan)
     return results
+
+
+def record_swept_by_erasure(con: duckdb.DuckDBPyConnection, zone: RawZone, keys: DomainKeys,
+                            before: dict[str, str], plan: raw_rewrite.RewritePlan) -> bool:
+    """Record the raw zone an erasure batch left as swept clean, when it is by construction.
+
+    Why: an erasure rewrites landing files, so the next run's sweep (the build DAG's request
+    step, an hour later the next day's) found a changed zone and parsed every raw file again
+    to find nothing: 10-12 s at 1M contracts. It is clean by construction when (1) the last
+    clean sweep vouched for the files the batch read (`before`, checked against the suppression
+    list the batch started from) and (2) the batch removed every row of the subjects it added
+    to the list: its matcher (batch_matcher) is the sweep's (suppressed_mask: the same dpo
+    pseudonyms of the same kinds) over the same files. Any file the batch did not read, one
+    delivered meanwhile, changes the digest, and the next run sweeps.
+    """
+    after = _after(zone, before, plan)
+    if after is None:
+        return False
+    _record_clean_sweep(con, sweep_digest(zone, load_suppression(con, keys), keys, after))
+    return True
 
 
 # The digest of what the last sweep read and found clean (one row, an audit record like the
@@ -305,23 +340,51 @@ def erase_batch(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: RawZone,
 SWEEP_TABLE = "audit.raw_zone_sweep"
 
 
-def sweep_digest(zone: RawZone, suppression: Suppression, keys: DomainKeys) -> str:
+def sweep_digest(zone: RawZone, suppression: Suppression, keys: DomainKeys,
+                 files: dict[str, str] | None = None) -> str:
     """SHA-256 of everything a sweep's outcome depends on: the key version, the suppressed
     pseudonyms, the classification's entities (which columns are matched) and every raw file's
-    place and content (transforms/checksums.py). Any new delivery, rewrite, quarantine file or
-    erasure changes it; a crash between an erasure's commit and its renames leaves the old
-    files with a longer suppression list, so it changes it too."""
+    place and content (transforms/checksums.py; `files` when the caller has them: zone_files).
+    Any new delivery, rewrite, quarantine file or erasure changes it; a crash between an
+    erasure's commit and its renames leaves the old files with a longer suppression list, so it
+    changes it too."""
     digest = hashlib.sha256()
     for part in (keys.key_version, repr(zone.classification.entities)):
         digest.update(part.encode() + b"\0")
     for kind in sorted(suppression.pseudonyms):
         for pseudonym in sorted(suppression.pseudonyms[kind]):
             digest.update(f"{kind}:{pseudonym}\0".encode())
+    for place, sha in (zone_files(zone) if files is None else files).items():
+        digest.update(f"{place}:{sha}\0".encode())
+    return digest.hexdigest()
+
+
+def zone_files(zone: RawZone) -> dict[str, str]:
+    """Every raw file's place (`landing/...` or `quarantine/...`) and SHA-256, in the raw zone's
+    order."""
+    out = {}
     for where, _entity, path in raw_rewrite.raw_files(zone.landing, zone.quarantine,
                                                       zone.classification):
         root = zone.landing if where == "landing" else zone.quarantine
-        digest.update(f"{where}/{path.relative_to(root)}:{file_sha256(path)}\0".encode())
-    return digest.hexdigest()
+        out[f"{where}/{path.relative_to(root)}"] = file_sha256(path)
+    return out
+
+
+def _after(zone: RawZone, files: dict[str, str], plan: raw_rewrite.RewritePlan
+           ) -> dict[str, str] | None:
+    """`files` as the committed plan left them (rewritten files' new checksums, deleted files
+    gone); None when the plan touched a file `files` does not hold as the plan read it."""
+    out = dict(files)
+    for f in plan.files:
+        root = zone.landing if f.kind == "landing" else zone.quarantine
+        place = f"{f.kind}/{f.path.relative_to(root)}"
+        if out.get(place) != f.old_sha:
+            return None
+        if f.tmp is None:
+            del out[place]
+        else:
+            out[place] = f.new_sha
+    return out
 
 
 def _last_clean_sweep(con: duckdb.DuckDBPyConnection) -> str | None:

@@ -65,6 +65,7 @@ from transforms.rights.subject_resolution import (
     Subject,
     Values,
     clues,
+    clues_each,
     clues_of,
     load_raw_index,
     match_sql,
@@ -93,6 +94,8 @@ class Context:
     erasures: list[Erasure] = field(default_factory=list)  # resolved, not yet applied
     resolved: dict[str, Subject | ConflictingIdentifiers] = field(default_factory=dict)
     mart_requests: set[str] = field(default_factory=set)  # pending restrictions and the like
+    # each pending request's clues, read once for the run (request_clues)
+    known_clues: dict[tuple, dict[str, str] | MalformedIdentifiers] = field(default_factory=dict)
     _index: RawIndex | None = None
     _contract_rows: dict[str, dict[str, set[tuple]]] | None = None
 
@@ -131,7 +134,7 @@ class Context:
         alone when processed, and fails alone as before."""
         pending: dict[str, dict[str, str]] = {}
         for req in requests:
-            found, rejected = request_clues(req)
+            found, rejected = request_clues(req, self.known_clues)
             if rejected is None:
                 pending[req.request_id] = found
                 if req.request_type in MART_TYPES:
@@ -288,18 +291,24 @@ def record_resolution(con: duckdb.DuckDBPyConnection, req: Request, subject: Sub
     return n
 
 
-def request_clues(req: Request) -> tuple[dict[str, str], str | None]:
+def request_clues(req: Request, known: dict[tuple, dict[str, str] | MalformedIdentifiers]
+                  | None = None) -> tuple[dict[str, str], str | None]:
     """The request's clues, or the status that rejects it before any resolution. One place for
-    both the run's bulk resolution (which resolves only what will be needed) and process_one."""
+    both the run's bulk resolution (which resolves only what will be needed) and process_one.
+    `known`: clues read for the run's pending requests at once (read_clues), by given values."""
     if req.problem is not None or req.request_type is None:
         return {}, "rejected_malformed"
     if req.request_type == "unknown":
         return {}, "rejected_unknown_type"
     if not req.given.any_given():
         return {}, "rejected_malformed"
-    try:
-        found = clues(req.given)
-    except MalformedIdentifiers:
+    found = (known or {}).get(_given_values(req.given))
+    if found is None:
+        try:
+            found = clues(req.given)
+        except MalformedIdentifiers:
+            return {}, "rejected_malformed"
+    if isinstance(found, MalformedIdentifiers):
         return {}, "rejected_malformed"
     if not found:
         return {}, "rejected_insufficient_identifiers"
@@ -313,7 +322,7 @@ def process_one(ctx: Context, req: Request, report: ProcessReport) -> str:
         record(ctx.con, req, status, counts or {}, ctx.as_of, ctx.keys)
         return status
 
-    found, rejected = request_clues(req)
+    found, rejected = request_clues(req, ctx.known_clues)
     if rejected is not None:
         return done(rejected)
     try:
@@ -338,6 +347,18 @@ def process_one(ctx: Context, req: Request, report: ProcessReport) -> str:
             done(status, counts)
         return status
     return done("done", counts)
+
+
+def read_clues(requests: list[Request]) -> dict[tuple, dict[str, str] | MalformedIdentifiers]:
+    """The clues of every well-formed request, read in one pass (clues_each), by the given
+    values: request_clues then looks them up instead of reading each request again."""
+    readable = [r.given for r in requests if r.problem is None and r.given.any_given()]
+    return {_given_values(g): found for g, found in zip(readable, clues_each(readable),
+                                                         strict=True)}
+
+
+def _given_values(given: GivenIdentifiers) -> tuple:
+    return tuple(given.__dict__.values())
 
 
 PENDING = "pending_erasure"  # process_one's answer for an erasure: applied in a batch
@@ -399,6 +420,7 @@ def process_requests(landing: Path, quarantine: Path, warehouse: Path, keys: Dom
         report.requests_read = len(requests)
         finished = final_request_ids(con)
         pending = [r for r in requests if r.request_id not in finished]
+        ctx.known_clues = read_clues(pending)
         ctx.about = clues_of(r.given for r in pending if r.problem is None)
         ctx.resolve_pending(pending)
         for req in requests:

@@ -24,7 +24,7 @@ Nothing here logs or returns a value: `Subject` prints counts only.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -107,32 +107,60 @@ def clues(given: GivenIdentifiers) -> dict[str, str]:
     """Clue kind -> normalised value. Raises MalformedIdentifiers (naming the field, never the
     value) when a given identifier cannot be read; returns {} when what was given cannot
     identify anybody on its own (a name alone, an email alone)."""
-    frame = pl.DataFrame({k: [v] for k, v in given.__dict__.items()},
-                         schema={k: pl.String for k in given.__dict__})
-    dob = frame.select(date_expr(frame, "date_of_birth")).item()
-    if given.date_of_birth is not None and dob is None:
-        raise MalformedIdentifiers("date_of_birth is not a date (YYYY-MM-DD)")
+    found = clues_each([given])[0]
+    if isinstance(found, MalformedIdentifiers):
+        raise found
+    return found
+
+
+_REFERENCES = ("contract_number", "customer_number")
+
+
+def clues_each(givens: Sequence[GivenIdentifiers]
+               ) -> list[dict[str, str] | MalformedIdentifiers]:
+    """clues() of each subject, or the MalformedIdentifiers it would raise, in one polars pass
+    over all of them. Why: a run reads every pending request's clues; one select per field per
+    request cost 8 s of the rights step at 1M contracts (924 requests)."""
+    names = list(GivenIdentifiers.__dataclass_fields__)
+    frame = pl.DataFrame({k: [getattr(g, k) for g in givens] for k in names},
+                         schema={k: pl.String for k in names})
+    dob = date_expr(frame, "date_of_birth")
+    values = frame.select(
+        dob.alias("dob"),
+        *[normalise(k, text_expr(k)).alias(k) for k in _REFERENCES],
+        normalise_email(text_expr("email")).alias("email"),
+        normalise_person(text_expr("surname"), text_expr("first_name"), dob).alias(PERSON),
+        normalise_name(text_expr("surname")).alias("surname"),
+        normalise_name(text_expr("first_name")).alias("first_name"),
+    ).with_columns(
+        # a value that normalises to nothing is not valid either (null is not true)
+        *[is_valid(k, pl.col(k)).fill_null(False).alias(f"{k}_valid")
+          for k in (*_REFERENCES, "email")],
+    )
+    return [_clues_of_row(given, row) for given, row in
+            zip(givens, values.iter_rows(named=True), strict=True)]
+
+
+def _clues_of_row(given: GivenIdentifiers, row: dict[str, object]
+                  ) -> dict[str, str] | MalformedIdentifiers:
+    if given.date_of_birth is not None and row["dob"] is None:
+        return MalformedIdentifiers("date_of_birth is not a date (YYYY-MM-DD)")
     out: dict[str, str] = {}
-    for kind in ("contract_number", "customer_number"):
+    for kind in _REFERENCES:
         if getattr(given, kind) is None:
             continue
-        value = frame.select(normalise(kind, text_expr(kind))).item()
-        if not frame.select(is_valid(kind, pl.lit(value))).item():
-            raise MalformedIdentifiers(f"{kind} does not have the source contract's format")
-        out[kind] = value
+        if not row[f"{kind}_valid"]:
+            return MalformedIdentifiers(f"{kind} does not have the source contract's format")
+        out[kind] = str(row[kind])
     email = None
     if given.email is not None:
-        email = frame.select(normalise_email(text_expr("email"))).item()
-        if not frame.select(is_valid("email", pl.lit(email))).item():
-            raise MalformedIdentifiers("email is not an email address")
-    person = frame.select(normalise_person(text_expr("surname"), text_expr("first_name"),
-                                           pl.lit(dob, dtype=pl.Date))).item()
-    if person is not None:
-        out[PERSON] = person
+        if not row["email_valid"]:
+            return MalformedIdentifiers("email is not an email address")
+        email = str(row["email"])
+    if row[PERSON] is not None:
+        out[PERSON] = str(row[PERSON])
     if email is not None and given.surname and given.first_name:
-        names = frame.select(normalise_name(text_expr("surname")),
-                             normalise_name(text_expr("first_name")))
-        out[NAMES_EMAIL] = UNIT_SEPARATOR.join([*names.row(0), email])
+        out[NAMES_EMAIL] = UNIT_SEPARATOR.join([row["surname"], row["first_name"], email])
     return out
 
 
@@ -140,12 +168,11 @@ def clues_of(givens: Iterable[GivenIdentifiers]) -> Values:
     """The clues of several subjects together (what can be read of each; a malformed one is
     left out, as its request is rejected): what the raw index must be able to link."""
     out = _empty()
-    for given in givens:
-        try:
-            for kind, value in clues(given).items():
-                out[kind].add(value)
-        except MalformedIdentifiers:
+    for found in clues_each(list(givens)):
+        if isinstance(found, MalformedIdentifiers):
             continue
+        for kind, value in found.items():
+            out[kind].add(value)
     return out
 
 
