@@ -885,3 +885,22 @@ def test_a_runs_requests_resolved_together_as_each_alone(world: dict, tmp_path: 
         contract_keys = {row[4] for row in _query(book, resolved.format(d=d))} - {None}
         assert contract_keys, f"{d}: the restricted subjects' contracts are resolved"
     assert _held(book) == _held(ref)
+
+
+def test_loaded_request_ids_tell_loaded_requests_from_awaiting_ones(world: dict) -> None:
+    """A mart-type request is `done` once the ingest has loaded its row in each domain it
+    concerns, `awaiting_ingest` before: the run looks its requests up together."""
+    book: Book = world["book"]
+    con = duckdb.connect(str(book.warehouse), read_only=True)
+    try:
+        loaded = {d: {r for (r,) in con.execute(
+            f"select request_id from pseudo_{d}.dpo__subject_requests").fetchall()}
+            for d in ("actuarial", "marketing")}
+        some = sorted(loaded["marketing"])[:3]
+        assert some, "positive control: the ingest loaded requests"
+        found = rights.loaded_request_ids(con, [*some, "DSR-999999"])
+        assert found["marketing"] == set(some)
+        assert found["actuarial"] == set(some) & loaded["actuarial"]
+        assert rights.loaded_request_ids(con, []) == {"actuarial": set(), "marketing": set()}
+    finally:
+        con.close()

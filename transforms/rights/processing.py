@@ -29,6 +29,7 @@ import json
 import logging
 import sys
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -98,6 +99,17 @@ class Context:
     known_clues: dict[tuple, dict[str, str] | MalformedIdentifiers] = field(default_factory=dict)
     _index: RawIndex | None = None
     _contract_rows: dict[str, dict[str, set[tuple]]] | None = None
+    _loaded: dict[str, set[str]] | None = None
+
+    def loaded(self, request_id: str) -> dict[str, set[str]]:
+        """Per domain, whether the ingest has loaded the request (its id in the set): for the
+        run's pending mart-type requests looked up together on first use (loaded_request_ids;
+        the request loop writes no dpo__subject_requests row), for another one alone."""
+        if request_id not in self.mart_requests:
+            return loaded_request_ids(self.con, [request_id])
+        if self._loaded is None:
+            self._loaded = loaded_request_ids(self.con, self.mart_requests)
+        return self._loaded
 
     def index(self) -> RawIndex:
         if self._index is None:
@@ -182,18 +194,21 @@ class ProcessReport:
                     or self.statuses.get("done", 0))
 
 
-def _in_warehouse(con: duckdb.DuckDBPyConnection, request_id: str, domains: tuple[str, ...]
-                  ) -> bool:
-    """Whether the ingest has loaded the request row the dbt models enforce it from."""
-    for domain in domains:
+def loaded_request_ids(con: duckdb.DuckDBPyConnection, request_ids: Iterable[str]
+                       ) -> dict[str, set[str]]:
+    """domain -> which of `request_ids` the ingest has loaded into its dpo__subject_requests
+    (the rows the dbt models enforce a request from): one query per domain for a run's
+    requests, not one per request and domain with the catalog looked up each time."""
+    ids = sorted(set(request_ids))
+    out: dict[str, set[str]] = {}
+    for domain in RESOLVED_KEYS:
         table = f"pseudo_{domain}.dpo__subject_requests"
-        if table not in pseudo_tables(con, domain):
-            return False
-        n = con.execute(f"select count(*) from {table} where request_id = ?",
-                        [request_id]).fetchall()[0][0]
-        if not n:
-            return False
-    return True
+        out[domain] = set()
+        if ids and table in pseudo_tables(con, domain):
+            out[domain] = {r for (r,) in con.execute(
+                f"select distinct request_id from {table} where request_id in "
+                f"(select unnest(?::varchar[]))", [ids]).fetchall()}
+    return out
 
 
 RESOLVED_KEYS = {
@@ -254,8 +269,8 @@ def contract_rows_of(con: duckdb.DuckDBPyConnection, subjects: dict[str, Subject
 
 
 def record_resolution(con: duckdb.DuckDBPyConnection, req: Request, subject: Subject,
-                      key_version: str, contract_rows: dict[str, set[tuple]] | None = None
-                      ) -> int:
+                      key_version: str, contract_rows: dict[str, set[tuple]] | None = None,
+                      *, tables_exist: bool = False) -> int:
     """Write, per domain, the subject's contract and person pseudonyms under the request id
     (`pseudo_<domain>.dpo__subject_requests_resolved`, shaped like dpo__subject_requests).
 
@@ -264,10 +279,12 @@ def record_resolution(con: duckdb.DuckDBPyConnection, req: Request, subject: Sub
     which has no customer pseudonym. The resolution through the raw data can, and this table
     hands its result to the retention hold (and to the dbt models, which may union it).
     `contract_rows`: the contracts' rows per domain, when looked up with the run's other
-    requests (contract_rows_of); otherwise they are selected here.
+    requests (contract_rows_of); otherwise they are selected here. `tables_exist`: the caller
+    made the tables (ensure_resolution_tables) for its whole run.
     """
     n = 0
-    ensure_resolution_tables(con)
+    if not tables_exist:
+        ensure_resolution_tables(con)
     for domain, keys in RESOLVED_KEYS.items():
         pseudonyms = subject.pseudonyms.get(domain, {})
         table = RESOLVED.format(d=domain)
@@ -340,10 +357,12 @@ def process_one(ctx: Context, req: Request, report: ProcessReport) -> str:
             else ("marketing",)
         # the resolution is in force from the next build even before the ingest has loaded the
         # request row: no build may publish a restricted subject in between
-        status = "done" if _in_warehouse(ctx.con, req.request_id, domains) else "awaiting_ingest"
+        loaded = ctx.loaded(req.request_id)
+        status = ("done" if all(req.request_id in loaded[d] for d in domains)
+                  else "awaiting_ingest")
         with transaction(ctx.con):
             record_resolution(ctx.con, req, subject, ctx.keys.key_version,
-                              ctx.contract_rows(req.request_id))
+                              ctx.contract_rows(req.request_id), tables_exist=True)
             done(status, counts)
         return status
     return done("done", counts)
@@ -408,6 +427,7 @@ def process_requests(landing: Path, quarantine: Path, warehouse: Path, keys: Dom
     settings.bound_duckdb(con, settings.duckdb_maintenance_memory_limit())
     try:
         ensure_audit(con)
+        ensure_resolution_tables(con)  # once for the run's record_resolution calls
         ctx = Context(con, keys, RawZone(landing, quarantine, classification, raw_commits),
                       as_of)
         suppression = load_suppression(con, keys)
