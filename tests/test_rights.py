@@ -904,3 +904,45 @@ def test_loaded_request_ids_tell_loaded_requests_from_awaiting_ones(world: dict)
         assert rights.loaded_request_ids(con, []) == {"actuarial": set(), "marketing": set()}
     finally:
         con.close()
+
+
+def test_retention_keeps_a_swept_raw_zone_vouched_for(world: dict, tmp_path: Path) -> None:
+    """Retention's file rules only blank quarantine columns and delete files: a raw zone the
+    last clean sweep vouched for stays vouched for, so the next request step does not parse it
+    again. A file changed otherwise, or a new one, is not vouched for: the next run sweeps."""
+    from transforms.retention.run import apply_retention
+    from transforms.rights.erasure import carry_clean_sweep, vouched_files, zone_files
+
+    src: Book = world["book"]
+    book = Book(tmp_path / "data", src.keys)
+    shutil.copytree(src.data, book.data, symlinks=True)
+    zone = RawZone(book.landing, book.quarantine, load())
+    con = duckdb.connect(str(book.warehouse))
+    try:
+        assert sweep_suppressed(con, book.keys, zone, load_suppression(con, book.keys)) == 0
+        before = vouched_files(con, zone, book.keys)
+        assert before, "positive control: a clean sweep vouches for the zone"
+        quarantined = sorted(book.quarantine.rglob("*.parquet"))
+        assert len(quarantined) >= 2
+        first, second = (f"quarantine/{p.relative_to(book.quarantine)}" for p in quarantined[:2])
+        for path in quarantined[:2]:  # a rewrite such as retention's blanking
+            frame = pl.read_parquet(path)
+            frame.with_columns(pl.lit(None, dtype=frame.dtypes[0]).alias(frame.columns[0])
+                               ).write_parquet(path)
+        assert zone_files(zone)[first] != before[first]
+        assert not carry_clean_sweep(con, zone, book.keys, before, {first}), "second unexplained"
+        assert vouched_files(con, zone, book.keys) is None
+        assert carry_clean_sweep(con, zone, book.keys, before, {first, second})
+        assert vouched_files(con, zone, book.keys) is not None
+    finally:
+        con.close()
+    apply_retention(book.warehouse, book.landing, book.quarantine, D28, keys=book.keys,
+                    compact=False)
+    con = duckdb.connect(str(book.warehouse))
+    try:
+        assert vouched_files(con, zone, book.keys) is not None
+        write_delivery(book.landing, "claims", date(2026, 11, 30),
+                       {"claims.csv": world["e_rows"][("claims", "claims")]})
+        assert vouched_files(con, zone, book.keys) is None, "a new delivery is not vouched for"
+    finally:
+        con.close()

@@ -63,7 +63,10 @@ def apply_retention_rules(ds: str | None = None) -> dict:
     as_of = resolve_as_of(ds)
 
     def apply(warehouse: Path, _raw_commits: list | None) -> RetentionReport:
-        return apply_retention(warehouse, p.landing, p.quarantine, as_of, compact=False)
+        # the keys let retention keep the last clean sweep's record valid (on DuckDB's file)
+        keys = None if _raw_commits is not None else load_domain_keys()
+        return apply_retention(warehouse, p.landing, p.quarantine, as_of, compact=False,
+                               keys=keys)
 
     report = on_working_copy(apply) if spark_limits.on_spark() else apply(p.warehouse, None)
     return record("retention", {**report.as_dict(),

@@ -127,8 +127,10 @@ def assert_never_kept(con: duckdb.DuckDBPyConnection, classification: Classifica
     return len(rows)
 
 
-def strip_quarantine(quarantine: Path, classification: Classification) -> dict[str, int]:
-    """Blank the never-kept columns in quarantine files; returns values blanked per entity."""
+def strip_quarantine(quarantine: Path, classification: Classification,
+                     rewritten: set[str] | None = None) -> dict[str, int]:
+    """Blank the never-kept columns in quarantine files; returns values blanked per entity.
+    `rewritten` collects the files rewritten, by place (`quarantine/<system>/<day>/<file>`)."""
     counts: dict[str, int] = {}
     for (system, name), cols in never_kept_columns(classification).items():
         for path in sorted((quarantine / system).glob(f"*/{name}.parquet")):
@@ -142,6 +144,8 @@ def strip_quarantine(quarantine: Path, classification: Classification) -> dict[s
                                          for c in present)
             with atomic_write(path, suffix=".tmp") as tmp:
                 pq.write_table(blanked.to_arrow().cast(schema), tmp)
+            if rewritten is not None:
+                rewritten.add(f"quarantine/{path.relative_to(quarantine)}")
             counts[f"quarantine:{system}/{name}"] = counts.get(f"quarantine:{system}/{name}",
                                                                0) + n
     return counts

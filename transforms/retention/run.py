@@ -43,8 +43,10 @@ from transforms import settings
 from transforms.classification import Classification
 from transforms.classification import load as load_classification
 from transforms.compaction import compact_if_due
+from transforms.privacy.keys import DomainKeys
 from transforms.retention import files as retention_files
 from transforms.retention import rules as retention_rules
+from transforms.rights.erasure import RawZone, carry_clean_sweep, vouched_files
 from transforms.rights.removals import record_removal, utc_now
 from transforms.transaction import transaction
 
@@ -140,8 +142,10 @@ def _record(con: duckdb.DuckDBPyConnection, report: RetentionReport, rules: list
 def apply_retention(warehouse: Path, landing: Path, quarantine: Path, as_of: date, *,
                     policy: RetentionPolicy | None = None,
                     classification: Classification | None = None,
-                    compact: bool = True) -> RetentionReport:
-    """Apply every rule for `as_of`; the warehouse changes in one transaction."""
+                    compact: bool = True, keys: DomainKeys | None = None) -> RetentionReport:
+    """Apply every rule for `as_of`; the warehouse changes in one transaction. With `keys`, a
+    raw zone the last clean sweep vouched for stays vouched for after the file rules
+    (erasure.carry_clean_sweep): they only blank columns and delete files."""
     classification = classification or load_classification()
     policy = policy or RetentionPolicy.from_classification(classification)
     report = RetentionReport(uuid.uuid4().hex[:12], as_of)
@@ -150,13 +154,18 @@ def apply_retention(warehouse: Path, landing: Path, quarantine: Path, as_of: dat
     settings.bound_duckdb(con, settings.duckdb_maintenance_memory_limit())
     try:
         # files first: each file rule stands alone and is recorded as soon as it is done
+        zone = RawZone(landing, quarantine, classification)
+        vouched = None if keys is None else vouched_files(con, zone, keys)
+        rewritten: set[str] = set()
         report.counts["never_kept"] = {
             "check:warehouse_columns": retention_files.assert_never_kept(con, classification),
-            **retention_files.strip_quarantine(quarantine, classification),
+            **retention_files.strip_quarantine(quarantine, classification, rewritten),
         }
         expired, report.landing_kept_past_grace = retention_files.expired_deliveries(
             con, landing, classification, policy.landing_grace_days, as_of)
         report.counts["landing"] = retention_files.delete_deliveries(expired, quarantine)
+        if keys is not None and vouched is not None:
+            carry_clean_sweep(con, zone, keys, vouched, rewritten)
         _record(con, report, ["never_kept", "landing"])
         years = policy.contract_prescription_years
         with transaction(con):

@@ -314,6 +314,36 @@ def erase_batch(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: RawZone,
     return results
 
 
+def vouched_files(con: duckdb.DuckDBPyConnection, zone: RawZone, keys: DomainKeys
+                  ) -> dict[str, str] | None:
+    """The raw zone's files (zone_files) when the last clean sweep vouches for them as they are
+    (its digest matches), else None. Nothing is hashed when nobody was erased."""
+    suppression = load_suppression(con, keys)
+    last = _last_clean_sweep(con)
+    if not suppression or last is None:
+        return None
+    files = zone_files(zone)
+    return files if sweep_digest(zone, suppression, keys, files) == last else None
+
+
+def carry_clean_sweep(con: duckdb.DuckDBPyConnection, zone: RawZone, keys: DomainKeys,
+                      before: dict[str, str], rewritten: set[str]) -> bool:
+    """Record the raw zone as swept clean again after a change that cannot bring an erased
+    subject's row into it: retention blanking never-kept columns of quarantine files
+    (`rewritten`, by place) and deleting expired deliveries. `before`: vouched_files before
+    the change. A file deleted since is fine; a new file, or one changed other than those
+    rewritten, leaves the next run to sweep. Why: the blanking rewrites every new quarantine
+    file, and the build's request step then parsed the whole raw zone to find nothing (12-14 s
+    at 1M contracts)."""
+    after = zone_files(zone)
+    if any(place not in before or (sha != before[place] and place not in rewritten)
+           for place, sha in after.items()):
+        return False
+    if after != before:
+        _record_clean_sweep(con, sweep_digest(zone, load_suppression(con, keys), keys, after))
+    return True
+
+
 def record_swept_by_erasure(con: duckdb.DuckDBPyConnection, zone: RawZone, keys: DomainKeys,
                             before: dict[str, str], plan: raw_rewrite.RewritePlan) -> bool:
     """Record the raw zone an erasure batch left as swept clean, when it is by construction.
