@@ -358,7 +358,9 @@ def record_swept_by_erasure(con: duckdb.DuckDBPyConnection, zone: RawZone, keys:
     delivered meanwhile, changes the digest, and the next run sweeps.
     """
     after = _after(zone, before, plan)
-    if after is None:
+    if after is None or _last_clean_sweep(con) is None:
+        # no sweep recorded yet (the first erasure): the next run's sweep makes the record, so
+        # that an erasure never adds a bookkeeping table a first sweep would not have made
         return False
     _record_clean_sweep(con, sweep_digest(zone, load_suppression(con, keys), keys, after))
     return True
