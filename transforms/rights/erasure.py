@@ -282,9 +282,10 @@ def erase_batch(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: RawZone,
     batch = [item if item.subject is None or item.subject.records else Erasure(item.request, None)
              for item in batch]
     # the raw zone before the batch, and whether the last clean sweep vouches for it: then the
-    # zone after the batch is clean too (record_swept_by_erasure)
+    # zone after the batch is clean too (record_swept_by_erasure, which records only where a
+    # sweep has recorded before: without a record, the zone is not hashed for nothing)
     before = None
-    if zone.deferred is None:
+    if zone.deferred is None and _last_clean_sweep(con) is not None:
         before = zone_files(zone)
         suppressed = load_suppression(con, keys)
         if suppressed and sweep_digest(zone, suppressed, keys, before) != _last_clean_sweep(con):
