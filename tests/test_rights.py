@@ -90,6 +90,14 @@ def _build_and_publish(book: Book, run_id: str) -> None:
     publish(book.warehouse, book.published, run_id=run_id, gate_required=False)
 
 
+def _copy_of(world: dict, tmp_path: Path) -> Book:
+    """The world's book copied under tmp_path, for a test that changes it."""
+    src: Book = world["book"]
+    book = Book(tmp_path / "data", src.keys)
+    shutil.copytree(src.data, book.data, symlinks=True)
+    return book
+
+
 def _query(book: Book, sql: str, params: list | None = None) -> list[tuple]:
     con = duckdb.connect(str(book.warehouse), read_only=True)
     try:
@@ -594,9 +602,7 @@ def test_bad_input_gets_a_clear_status(world: dict) -> None:
 
 def test_a_failed_erasure_changes_nothing_and_is_retried(world: dict, tmp_path: Path,
                                                          monkeypatch) -> None:
-    src: Book = world["book"]
-    book = Book(tmp_path / "data", src.keys)
-    shutil.copytree(src.data, book.data, symlinks=True)
+    book = _copy_of(world, tmp_path)
     subject = world["subjects"]["A"]
     write_dpo(book.landing, date(2026, 11, 29), [
         {"request_id": "DSR-990020", "request_type": "erasure", "received_date": "2026-11-29",
@@ -659,9 +665,7 @@ def test_erasures_of_one_run_are_one_batch_with_counts_per_request(world: dict, 
     removed is counted once, for the earliest request it belongs to (as one at a time in feed
     order: the third then finds nothing). A batch that fails (a landing file that cannot be
     parsed) changes nothing and records every request `failed`; the next run applies it."""
-    src: Book = world["book"]
-    book = Book(tmp_path / "data", src.keys)
-    shutil.copytree(src.data, book.data, symlinks=True)
+    book = _copy_of(world, tmp_path)
     day = date(2026, 11, 29)
     a, o = world["subjects"]["A"], world["subjects"]["O"]
     write_dpo(book.landing, day, [
@@ -736,9 +740,7 @@ def test_the_sweep_skips_an_unchanged_raw_zone_and_runs_when_it_changes(
     """A daily run with nothing new does not parse the raw zone again for erased subjects
     (the digest of the last clean sweep matches); a redelivery of an erased subject's rows
     changes the digest, and the sweep runs and removes them."""
-    src: Book = world["book"]
-    book = Book(tmp_path / "data", src.keys)
-    shutil.copytree(src.data, book.data, symlinks=True)
+    book = _copy_of(world, tmp_path)
     zone = RawZone(book.landing, book.quarantine, load())
     con = duckdb.connect(str(book.warehouse))
     try:
@@ -913,9 +915,7 @@ def test_retention_keeps_a_swept_raw_zone_vouched_for(world: dict, tmp_path: Pat
     from transforms.retention.run import apply_retention
     from transforms.rights.erasure import carry_clean_sweep, vouched_files, zone_files
 
-    src: Book = world["book"]
-    book = Book(tmp_path / "data", src.keys)
-    shutil.copytree(src.data, book.data, symlinks=True)
+    book = _copy_of(world, tmp_path)
     zone = RawZone(book.landing, book.quarantine, load())
     con = duckdb.connect(str(book.warehouse))
     try:
