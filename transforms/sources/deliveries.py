@@ -98,6 +98,7 @@ def delivery_frames(history: History, classification: Classification, day: int,
         frame = VIEWS[(system, name)](history, day, full)
         cols = entity.column_names + KEEP_INTERNAL.get((system, name), [])
         out[(system, name)] = frame.select(cols).sort(list(entity.key), maintain_order=True)
+        del frame
     return out
 
 

@@ -146,6 +146,19 @@ def _as_given(rng: np.random.Generator, people: pl.DataFrame, kind: np.ndarray) 
     )
 
 
+def _consent_states(events: pl.DataFrame) -> pl.DataFrame:
+    """The state after each change of one channel's events: a reset sets it, a change flips
+    it; the resets themselves (the sales, `_order` 0) are not changes and are dropped."""
+    return events.sort("_cust", "_day", "_order", maintain_order=True).with_columns(
+        _group=pl.col("_reset").cast(pl.Int32).cum_sum().over("_cust"),
+    ).with_columns(
+        _base=pl.col("_value").first().over("_cust", "_group"),
+        _k=pl.int_range(pl.len()).over("_cust", "_group"),
+    ).with_columns(
+        consent=pl.col("_base") ^ (pl.col("_k") % 2 == 1),
+    ).filter(pl.col("_order") > 0)
+
+
 def build_consent_changes(seed: int, book: Book, requests: pl.DataFrame) -> pl.DataFrame:
     """Changes of marketing consent per customer and channel, after their first contract."""
     rng = rng_for(seed, "dpo/consent_changes")
@@ -155,8 +168,9 @@ def build_consent_changes(seed: int, book: Book, requests: pl.DataFrame) -> pl.D
     n_cust = customers.height
     first = customers["_first_start"].to_physical().to_numpy().astype(np.int64)
 
-    frames = []
+    per_channel = []
     for channel in ("email", "sms"):
+        frames = []
         # What each contract's sale said: a reset of the state to the stated value.
         given = c[f"consent_{channel}"].to_numpy()
         sale_day = np.where(given, c[f"consent_{channel}_date"].to_physical().fill_null(0)
@@ -182,16 +196,10 @@ def build_consent_changes(seed: int, book: Book, requests: pl.DataFrame) -> pl.D
             "_day": (off["_day"].to_numpy() + rng.integers(0, 3, off.height)).astype(np.int32),
             "_order": 2, "_value": np.zeros(off.height, dtype=bool), "_reset": True,
         }))
-    events = pl.concat(frames, how="vertical_relaxed").sort("_cust", "channel", "_day", "_order",
-                                                            maintain_order=True)
-    events = events.with_columns(
-        _group=pl.col("_reset").cast(pl.Int32).cum_sum().over("_cust", "channel"),
-    ).with_columns(
-        _base=pl.col("_value").first().over("_cust", "channel", "_group"),
-        _k=pl.int_range(pl.len()).over("_cust", "channel", "_group"),
-    ).with_columns(
-        consent=pl.col("_base") ^ (pl.col("_k") % 2 == 1),
-    ).filter(pl.col("_order") > 0)
+        # one channel at a time: the states of both channels' events at once (every contract's
+        # sale twice, with their window groups) were the generator's memory peak at 1M contracts
+        per_channel.append(_consent_states(pl.concat(frames, how="vertical_relaxed")))
+    events = pl.concat(per_channel, how="vertical_relaxed")
     events = events.sort("_day", "_cust", "channel", maintain_order=True)
     ids = sequential_ids(rng, events.height, 10_000_000 + int(rng.integers(0, 5_000_000)), 1.4)
     return events.with_columns(
