@@ -42,7 +42,7 @@ RULE_TEXT: dict[Rule, str] = {
                        "declared share (units over the limit must be 0)",
     Rule.UNPOOLED_CATEGORY: "a pooled column holds only levels of its declared hierarchy",
     Rule.PSEUDONYM_FORMAT: "pseudonyms are 64 lowercase hex characters (HMAC-SHA-256)",
-    Rule.KEY_VERSION: "a single, non-null key version per mart",
+    Rule.KEY_VERSION: "a single, non-null, well-formed key version per mart",
     Rule.FOREIGN_PSEUDONYM: "no pseudonym of another purpose's domain",
     Rule.SPLIT_IDENTIFIER: "no identifier split over two adjacent text columns of a row",
     Rule.NUMBER: "no card, phone or delivered identifier written as a number, and no number of "

@@ -21,6 +21,7 @@ from expectations.pseudonyms import PSEUDONYM_REGEX, PseudonymMatcher
 from transforms.classification import Classification, Mart
 from transforms.classification import load as load_classification
 from transforms.privacy import identifiers as ids
+from transforms.privacy.keys import KEY_VERSION_REGEX
 
 _STRING_TYPES = (pl.String, pl.Categorical, pl.Enum)
 # A mart number with more integer digits than this is of no plausible order of magnitude: a
@@ -33,6 +34,9 @@ NUMBER_KINDS: dict[str, str] = {
     "magnitude": f"numbers of more than {MAX_DIGITS} integer digits",
 }
 
+
+# the metadata column naming the key version of a mart's pseudonyms (classification: metadata)
+KEY_VERSION_COLUMN = "key_version"
 
 @dataclass(frozen=True)
 class ScanCount:
@@ -161,8 +165,11 @@ def scan_table(
 
     A pseudonym column is exempt from the pattern and known-value scans for its well-formed
     values only: 64 hex characters can hold no identifier, and scanning millions of them for
-    substrings would cost time and produce chance matches. Anything else in it is scanned.
-    Text columns are scanned one by one and by adjacent pairs (a value split over two columns);
+    substrings would cost time and produce chance matches. So is the key_version column for
+    values of the key-version format (KEY_VERSION_REGEX: twelve hex characters that may all be
+    digits, which a French licence number matches). Anything else in them is scanned; the suite
+    holds both columns to their format (suites.py). The other text columns are scanned one by
+    one and by adjacent pairs (a value split over two columns);
     numeric columns for identifiers written as numbers; dimension columns that the
     classification closes against their allowed values.
     """
@@ -171,8 +178,13 @@ def scan_table(
     pseudonyms = [c.name for c in mart.columns if c.cls == "pseudonym"]
     values = _distinct_values(frame, columns)
     exempt = pl.col("col").is_in(pseudonyms) & pl.col("v").str.contains(PSEUDONYM_REGEX)
+    formatted = list(pseudonyms)
+    if KEY_VERSION_COLUMN in mart.column_names:
+        formatted.append(KEY_VERSION_COLUMN)
+        exempt = exempt | ((pl.col("col") == KEY_VERSION_COLUMN)
+                           & pl.col("v").str.contains(KEY_VERSION_REGEX))
     scanned = values.filter(~exempt)
-    texts = [c for c in columns if c not in pseudonyms]
+    texts = [c for c in columns if c not in formatted]
     split = _split_texts(frame, texts)
     flags = detect(scanned["v"])
     split_flags = detect(split["v"], compacted=False)

@@ -21,10 +21,9 @@ import pandas as pd
 from expectations.detectors import LABELS
 from expectations.findings import RULE_TEXT, Rule
 from expectations.pseudonyms import PSEUDONYM_REGEX
-from expectations.scan import NUMBER_KINDS, ScanCount
+from expectations.scan import KEY_VERSION_COLUMN, NUMBER_KINDS, ScanCount
 from transforms.classification import Mart
-
-KEY_VERSION_COLUMN = "key_version"
+from transforms.privacy.keys import KEY_VERSION_REGEX
 
 
 def _meta(rule: Rule, mart: Mart, column: str | None = None, kind: str | None = None) -> dict:
@@ -57,6 +56,11 @@ def table_suite(mart: Mart, present: list[str], min_cell_size: int) -> gx.Expect
         found.append(gxe.ExpectColumnValuesToNotBeNull(
             column=KEY_VERSION_COLUMN, meta=meta,
             description="Every row names the key version of its pseudonyms.",
+        ))
+        found.append(gxe.ExpectColumnValuesToMatchRegex(
+            column=KEY_VERSION_COLUMN, regex=KEY_VERSION_REGEX, meta=meta,
+            description="The key version has the key-version format (kv- and 12 hex "
+                        "characters), and so holds nothing else.",
         ))
     if mart.aggregated and mart.count_column and mart.count_column in present:
         meta = _meta(Rule.SMALL_CELL, mart, mart.count_column)

@@ -38,7 +38,7 @@ import duckdb
 from transforms.checksums import file_sha256
 from transforms.classification import Classification
 from transforms.classification import load as load_classification
-from transforms.publish import actuarial_report, privacy_report, validation_report
+from transforms.publish import privacy_report, validation_report
 
 log = logging.getLogger(__name__)
 
@@ -368,6 +368,10 @@ def publish(
             validation_href=validation_report.FILE if gate is not None else None,
         )
         if actuarial:
+            # imported here: its charts import matplotlib (0.7 s), which every task that only
+            # reads publications (retirement, the build's skip decision) would pay for
+            from transforms.publish import actuarial_report
+
             actuarial_report.write_report(staging / "reports" / ACTUARIAL_REPORT,
                                           marts_db=staging / MARTS_FILE, run_id=run_id)
         _write_manifest(staging, run_id, tables, marts=contents, inputs=inputs, known=reused)
