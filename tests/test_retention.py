@@ -25,7 +25,12 @@ from transforms.privacy.keys import DomainKeys
 from transforms.privacy.pseudonymise import pseudonymise
 from transforms.retention.files import NeverKeptViolation
 from transforms.retention.rules import held_contracts
-from transforms.retention.run import RetentionConfigError, RetentionPolicy, apply_retention
+from transforms.retention.run import (
+    REMOVING_RULES,
+    RetentionConfigError,
+    RetentionPolicy,
+    apply_retention,
+)
 from transforms.rights import processing as rights
 from transforms.settings import environment
 
@@ -346,6 +351,54 @@ def test_runs_are_recorded_and_a_second_run_removes_nothing(book: Book) -> None:
     cols = [r[0] for r in q(book, "select column_name from information_schema.columns "
                                   "where table_schema = 'audit' and table_name = 'retention_runs'")]
     assert cols == ["run_id", "run_at", "as_of", "rule", "target", "rows"]
+
+
+def test_a_rerun_on_unchanged_inputs_skips_the_warehouse_rules(
+        book: Book, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run that removed nothing records its inputs' digest (transforms/retention/unchanged.py);
+    a rerun with the same tables, as-of date and periods reports the same counts without
+    running a rule. A changed table, a later as-of date or other periods run them again."""
+    from transforms.retention import rules as retention_rules
+
+    c = a_contract_with_claims(book)
+    limit = add_years(c["ended"], 6)
+    retain(book, limit - DAY)  # what was due before the limit goes
+    first = retain(book, limit - DAY)
+    assert (first.removed_from_warehouse, first.warehouse_rules) == (0, "applied")
+
+    def not_run(*_args, **_kwargs):
+        raise AssertionError("a warehouse rule ran on unchanged inputs")
+
+    with monkeypatch.context() as m:
+        for rule in ("contracts_and_claims", "prospects", "billing", "orphans"):
+            m.setattr(retention_rules, rule, not_run)
+        second = retain(book, limit - DAY)
+    assert second.warehouse_rules == "unchanged inputs"
+    assert {r: second.counts[r] for r in REMOVING_RULES} == \
+        {r: first.counts[r] for r in REMOVING_RULES}
+    assert contract_state(book, c)["actuarial"] > 0
+
+    # other periods: the rules run (a period of 0 years makes every ended contract due)
+    other = retain(clone(book, "other"), limit - DAY,
+                   RetentionPolicy(contract_prescription_years=0))
+    assert other.warehouse_rules == "applied" and other.removed_from_warehouse > 0
+    # a row delivered meanwhile that is long past its limit: same date, changed table
+    con = duckdb.connect(str(book.warehouse))
+    try:
+        con.execute("""insert into pseudo_actuarial.policy_admin__contracts
+            select * replace (repeat('e', 64) as contract_key, date '2001-01-31' as end_date,
+                              null::date as cancellation_date)
+            from pseudo_actuarial.policy_admin__contracts limit 1""")
+    finally:
+        con.close()
+    third = retain(book, limit - DAY)
+    assert third.warehouse_rules == "applied"
+    assert q(book, "select count(*) from pseudo_actuarial.policy_admin__contracts "
+                   "where contract_key = ?", ["e" * 64])[0][0] == 0
+    # and the day the contract's limit is reached: a new as-of date
+    fourth = retain(book, limit + DAY)
+    assert fourth.warehouse_rules == "applied"
+    assert contract_state(book, c)["actuarial"] == 0
 
 
 # -- the DAG, through Airflow itself ------------------------------------------------------------

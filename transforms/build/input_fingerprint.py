@@ -44,6 +44,7 @@ from pathlib import Path
 
 import duckdb
 
+from transforms.checksums import table_parts
 from transforms.classification import PROJECT_ROOT
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -76,31 +77,6 @@ class InputFingerprint:
 def _sha(text: str | bytes) -> str:
     data = text.encode("utf-8") if isinstance(text, str) else text
     return hashlib.sha256(data).hexdigest()
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def table_parts(con: duckdb.DuckDBPyConnection, table_type: str = "BASE TABLE"
-                ) -> dict[str, str]:
-    """One part per table (or, with `table_type="VIEW"`, per view: the Spark warehouse's
-    Parquet tables) of the `pseudo_*` schemas: columns, types, rows and row-hash sum."""
-    tables = con.execute(
-        "select table_schema, table_name from information_schema.tables "
-        "where table_schema like 'pseudo\\_%' escape '\\' and table_type = ? "
-        "order by 1, 2", [table_type]).fetchall()
-    parts: dict[str, str] = {}
-    for schema, table in tables:
-        columns = con.execute(
-            "select column_name, data_type from information_schema.columns "
-            "where table_schema = ? and table_name = ? order by ordinal_position",
-            [schema, table]).fetchall()
-        rows, row_hash = con.execute(
-            f"select count(*), coalesce(sum(hash(t)), 0)::varchar "
-            f"from {_quote(schema)}.{_quote(table)} t").fetchall()[0]
-        parts[f"table:{schema}.{table}"] = _sha(json.dumps([columns, rows, row_hash]))
-    return parts
 
 
 def tree_digest(root: Path, ignored: frozenset[str] = frozenset()) -> str:

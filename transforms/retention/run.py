@@ -25,6 +25,8 @@ Subjects whose restriction of processing is in force are held (see retention_rul
 to `audit.retention_runs` (run id, as-of date, rule, target, rows): never a key or a value.
 Published marts are rebuilt from what is left (the DAG signals the rebuild), older publications
 are retired and the warehouse file is compacted (transforms/rights/removals.py).
+A rerun whose warehouse inputs are those of a run that removed nothing skips the warehouse
+rules and reports that run's counts (transforms/retention/unchanged.py).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import argparse
 import json
 import logging
 import uuid
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date
 from pathlib import Path
 
@@ -46,6 +48,7 @@ from transforms.compaction import compact_if_due
 from transforms.privacy.keys import DomainKeys
 from transforms.retention import files as retention_files
 from transforms.retention import rules as retention_rules
+from transforms.retention import unchanged
 from transforms.rights.erasure import RawZone, carry_clean_sweep, vouched_files
 from transforms.rights.removals import record_removal, utc_now
 from transforms.transaction import transaction
@@ -100,6 +103,8 @@ class RetentionReport:
     as_of: date
     counts: dict[str, dict[str, int]] = field(default_factory=dict)  # rule -> target -> rows
     landing_kept_past_grace: int = 0
+    # "applied", or "unchanged inputs" when the warehouse rules were skipped (unchanged.py)
+    warehouse_rules: str = "applied"
 
     def rows(self, rule: str | None = None) -> int:
         rules = [rule] if rule else list(self.counts)
@@ -113,7 +118,8 @@ class RetentionReport:
     def as_dict(self) -> dict[str, object]:
         return {"run_id": self.run_id, "as_of": self.as_of.isoformat(), "counts": self.counts,
                 "rows_removed_from_warehouse": self.removed_from_warehouse,
-                "landing_kept_past_grace": self.landing_kept_past_grace}
+                "landing_kept_past_grace": self.landing_kept_past_grace,
+                "warehouse_rules": self.warehouse_rules}
 
 
 def billing_figures(classification: Classification) -> dict[str, list[str]]:
@@ -168,15 +174,24 @@ def apply_retention(warehouse: Path, landing: Path, quarantine: Path, as_of: dat
             carry_clean_sweep(con, zone, keys, vouched, rewritten)
         _record(con, report, ["never_kept", "landing"])
         years = policy.contract_prescription_years
+        figures = billing_figures(classification)
         with transaction(con):
-            report.counts["contracts_and_claims"] = retention_rules.contracts_and_claims(
-                con, years, as_of)
-            report.counts["prospects"] = retention_rules.prospects(
-                con, policy.prospects_years_after_last_contact, as_of)
-            report.counts["billing"] = retention_rules.billing(
-                con, policy.billing_years_after_contract_end, as_of,
-                billing_figures(classification))
-            report.counts["orphans"] = retention_rules.orphans(con, years, as_of)
+            digest = unchanged.inputs_digest(
+                con, as_of, {"policy": asdict(policy), "billing_figures": figures})
+            recorded = unchanged.recorded_counts(con, digest)
+            if recorded is not None:  # a run with these inputs removed nothing
+                report.counts.update(recorded)
+                report.warehouse_rules = "unchanged inputs"
+            else:
+                report.counts["contracts_and_claims"] = retention_rules.contracts_and_claims(
+                    con, years, as_of)
+                report.counts["prospects"] = retention_rules.prospects(
+                    con, policy.prospects_years_after_last_contact, as_of)
+                report.counts["billing"] = retention_rules.billing(
+                    con, policy.billing_years_after_contract_end, as_of, figures)
+                report.counts["orphans"] = retention_rules.orphans(con, years, as_of)
+                if not report.removed_from_warehouse:
+                    unchanged.record(con, digest, {r: report.counts[r] for r in REMOVING_RULES})
             _record(con, report, list(REMOVING_RULES))
             if report.removed_from_warehouse:
                 record_removal(con, "retention", report.removed_from_warehouse)
