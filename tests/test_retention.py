@@ -355,16 +355,17 @@ def test_runs_are_recorded_and_a_second_run_removes_nothing(book: Book) -> None:
 
 def test_a_rerun_on_unchanged_inputs_skips_the_warehouse_rules(
         book: Book, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A run that removed nothing records its inputs' digest (transforms/retention/unchanged.py);
-    a rerun with the same tables, as-of date and periods reports the same counts without
-    running a rule. A changed table, a later as-of date or other periods run them again."""
+    """Each run records the digest of the tables it leaves (transforms/retention/unchanged.py);
+    a rerun of the same date over them reports what the rules would (nothing removed, the same
+    held) without running a rule. A changed table, a later as-of date or other periods run the
+    rules again."""
     from transforms.retention import rules as retention_rules
 
     c = a_contract_with_claims(book)
     limit = add_years(c["ended"], 6)
-    retain(book, limit - DAY)  # what was due before the limit goes
     first = retain(book, limit - DAY)
-    assert (first.removed_from_warehouse, first.warehouse_rules) == (0, "applied")
+    assert first.warehouse_rules == "applied" and first.removed_from_warehouse > 0
+    forced = clone(book, "forced")  # the same tables, without the record: the rules run
 
     def not_run(*_args, **_kwargs):
         raise AssertionError("a warehouse rule ran on unchanged inputs")
@@ -374,8 +375,16 @@ def test_a_rerun_on_unchanged_inputs_skips_the_warehouse_rules(
             m.setattr(retention_rules, rule, not_run)
         second = retain(book, limit - DAY)
     assert second.warehouse_rules == "unchanged inputs"
+    assert second.removed_from_warehouse == 0
+    con = duckdb.connect(str(forced.warehouse))
+    try:
+        con.execute("drop table audit.retention_unchanged")
+    finally:
+        con.close()
+    applied = retain(forced, limit - DAY)
+    assert applied.warehouse_rules == "applied"
     assert {r: second.counts[r] for r in REMOVING_RULES} == \
-        {r: first.counts[r] for r in REMOVING_RULES}
+        {r: applied.counts[r] for r in REMOVING_RULES}, "the recorded counts are the rules'"
     assert contract_state(book, c)["actuarial"] > 0
 
     # other periods: the rules run (a period of 0 years makes every ended contract due)

@@ -25,8 +25,8 @@ Subjects whose restriction of processing is in force are held (see retention_rul
 to `audit.retention_runs` (run id, as-of date, rule, target, rows): never a key or a value.
 Published marts are rebuilt from what is left (the DAG signals the rebuild), older publications
 are retired and the warehouse file is compacted (transforms/rights/removals.py).
-A rerun whose warehouse inputs are those of a run that removed nothing skips the warehouse
-rules and reports that run's counts (transforms/retention/unchanged.py).
+A rerun of the same date over the tables a run left skips the warehouse rules and reports what
+they would (transforms/retention/unchanged.py).
 """
 
 from __future__ import annotations
@@ -175,11 +175,10 @@ def apply_retention(warehouse: Path, landing: Path, quarantine: Path, as_of: dat
         _record(con, report, ["never_kept", "landing"])
         years = policy.contract_prescription_years
         figures = billing_figures(classification)
+        settings_used = {"policy": asdict(policy), "billing_figures": figures}
         with transaction(con):
-            digest = unchanged.inputs_digest(
-                con, as_of, {"policy": asdict(policy), "billing_figures": figures})
-            recorded = unchanged.recorded_counts(con, digest)
-            if recorded is not None:  # a run with these inputs removed nothing
+            recorded = unchanged.recorded_counts(con, as_of, settings_used)
+            if recorded is not None:  # the inputs are those a run of this date left
                 report.counts.update(recorded)
                 report.warehouse_rules = "unchanged inputs"
             else:
@@ -190,8 +189,9 @@ def apply_retention(warehouse: Path, landing: Path, quarantine: Path, as_of: dat
                 report.counts["billing"] = retention_rules.billing(
                     con, policy.billing_years_after_contract_end, as_of, figures)
                 report.counts["orphans"] = retention_rules.orphans(con, years, as_of)
-                if not report.removed_from_warehouse:
-                    unchanged.record(con, digest, {r: report.counts[r] for r in REMOVING_RULES})
+                unchanged.record(con, as_of, settings_used,
+                                 unchanged.rerun_counts({r: report.counts[r]
+                                                         for r in REMOVING_RULES}))
             _record(con, report, list(REMOVING_RULES))
             if report.removed_from_warehouse:
                 record_removal(con, "retention", report.removed_from_warehouse)

@@ -1,21 +1,21 @@
-"""Skip the warehouse rules of retention when their inputs are those of a run that removed nothing.
+"""Skip the warehouse rules of retention on a rerun of the same date over the same tables.
 
 Why: every rule is a query over the pseudonymised tables for the as-of date (contract ends,
 restrictions, claims' last activity, quotes' last contact), and at 1M contracts they cost about
-5 s of a run in which nothing new arrived and nothing was due, i.e. in every rerun of a day.
-The rules are deterministic: the same tables, the same as-of date, the same periods and the
-same rules give the same result. So when a run removes nothing, the digest of its inputs is
-recorded with its counts (`audit.retention_unchanged`, one row); a later run whose inputs have
-the same digest would remove nothing again, and reports the recorded counts instead.
+5 s of a run in which nothing new arrived, i.e. in every rerun of a day. The rules are
+deterministic and idempotent (a second run of a date removes nothing: tests/test_retention.py):
+the tables a run leaves are ones the same rules, for the same date, remove nothing from. So each
+run records the digest of the inputs it leaves, with the counts a rerun would report (nothing
+removed, the same subjects held: rerun_counts), in `audit.retention_unchanged` (one row); a run
+whose inputs have that digest reports those counts without running a rule.
 
 The digest covers: the as-of date; the retention periods and the billing columns; the source
 of the rules (this module, `rules.py`, `run.py`: a changed rule is a new input); and every
 `pseudo_*` table's columns, row count and order-independent row-hash sum
-(checksums.table_parts, the same digest the build's skip decision uses). Any
-delivery, erasure, restriction, resolution or purge changes a table and so the digest; a
-new day changes the as-of date. Nothing of a row's value leaves DuckDB: only digests of
-aggregates are stored, as in the build's fingerprint. A run that removed rows records nothing
-(what it left is a new input for the next run).
+(checksums.table_parts, the digest the build's skip decision uses). Any delivery, erasure,
+restriction, resolution or purge changes a table and so the digest; a new day changes the date,
+and then no digest is computed before the rules (the record names its date). Nothing of a row's
+value leaves DuckDB: only digests of aggregates are stored, as in the build's fingerprint.
 """
 
 from __future__ import annotations
@@ -48,25 +48,34 @@ def inputs_digest(con: duckdb.DuckDBPyConnection, as_of: date, settings: dict[st
     return digest.hexdigest()
 
 
-def recorded_counts(con: duckdb.DuckDBPyConnection, digest: str
+def rerun_counts(counts: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """What a rerun over the tables this run left reports: nothing removed, the same held."""
+    return {rule: {t: (n if t.endswith(":held_by_restriction") else 0)
+                   for t, n in targets.items()} for rule, targets in counts.items()}
+
+
+def recorded_counts(con: duckdb.DuckDBPyConnection, as_of: date, settings: dict[str, object]
                     ) -> dict[str, dict[str, int]] | None:
-    """The counts of the last run that removed nothing, if its inputs had this digest."""
+    """The recorded counts, when the record is of `as_of` and the inputs have its digest."""
     exists = con.execute(
         "select count(*) from information_schema.tables where table_schema = 'audit' "
         "and table_name = 'retention_unchanged'").fetchall()[0][0]
     if not exists:
         return None
-    row = con.execute(f"select counts from {TABLE} where digest = ?", [digest]).fetchall()
-    return json.loads(row[0][0]) if row else None
+    row = con.execute(f"select digest, counts from {TABLE} where as_of = ?",
+                      [as_of]).fetchall()
+    if not row or row[0][0] != inputs_digest(con, as_of, settings):
+        return None
+    return json.loads(row[0][1])
 
 
-def record(con: duckdb.DuckDBPyConnection, digest: str, counts: dict[str, dict[str, int]]
-           ) -> None:
-    """Keep this run's digest and counts (it removed nothing) as the only record."""
+def record(con: duckdb.DuckDBPyConnection, as_of: date, settings: dict[str, object],
+           counts: dict[str, dict[str, int]]) -> None:
+    """Keep the digest of the inputs this run leaves, and what a rerun would report, as the
+    only record."""
+    digest = inputs_digest(con, as_of, settings)
     con.execute("create schema if not exists audit")
-    con.execute(f"create table if not exists {TABLE} (digest varchar, counts varchar, "
-                "recorded_at timestamp)")
-    con.execute(f"delete from {TABLE}")
-    con.execute(f"insert into {TABLE} values (?, ?, current_timestamp)",
-                [digest, json.dumps(counts, sort_keys=True)])
-
+    con.execute(f"create or replace table {TABLE} (as_of date, digest varchar, "
+                "counts varchar, recorded_at timestamp)")
+    con.execute(f"insert into {TABLE} values (?, ?, ?, current_timestamp)",
+                [as_of, digest, json.dumps(counts, sort_keys=True)])
