@@ -38,6 +38,7 @@ NUMBER_KINDS: dict[str, str] = {
 # the metadata column naming the key version of a mart's pseudonyms (classification: metadata)
 KEY_VERSION_COLUMN = "key_version"
 
+
 @dataclass(frozen=True)
 class ScanCount:
     """Rows of `column` that broke `rule`; `label` says what was looked for. For

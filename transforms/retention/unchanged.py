@@ -28,6 +28,7 @@ from pathlib import Path
 import duckdb
 
 from transforms.checksums import table_parts
+from transforms.retention.rules import columns
 
 TABLE = "audit.retention_unchanged"
 _SOURCES = ("rules.py", "run.py", "unchanged.py")
@@ -57,10 +58,7 @@ def rerun_counts(counts: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]
 def recorded_counts(con: duckdb.DuckDBPyConnection, as_of: date, settings: dict[str, object]
                     ) -> dict[str, dict[str, int]] | None:
     """The recorded counts, when the record is of `as_of` and the inputs have its digest."""
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'audit' "
-        "and table_name = 'retention_unchanged'").fetchall()[0][0]
-    if not exists:
+    if "as_of" not in columns(con, TABLE):  # none yet (or one of an earlier form)
         return None
     row = con.execute(f"select digest, counts from {TABLE} where as_of = ?",
                       [as_of]).fetchall()
