@@ -44,6 +44,7 @@ from transforms.sources.deliveries import (
     ENTITIES,
     SYSTEMS,
     History,
+    categorical_history,
     decimal_columns,
     delivery_frames,
     write_csv,
@@ -150,7 +151,7 @@ def generate_book(out_dir: Path, contracts: int = 50_000, days: int = 3,
         shutil.rmtree(f)
 
     classification = load()
-    history = build_history(seed, contracts, horizon)
+    history = categorical_history(build_history(seed, contracts, horizon), classification)
     if policy_admin_db is not None:
         policy_admin.create_tables(policy_admin_db, classification, replace=True)
     keys = {(s, e): classification.entity(s, e).key[0] for s, e in ENTITIES}
