@@ -4,7 +4,8 @@ Prints, for 1M and 10M generated identifiers of each type: values per second for
 (normalise + HMAC-SHA-256, vectorised, both cores), for the HMAC alone over the already
 normalised values, for a plain Python `hmac` loop over the same values (timed on a sample: it
 is the slow baseline), and for `openssl speed -multi 2 -hmac sha256` on messages of the same
-length, run right after the engine so that both see the same load; then the peak resident
+length, run twice right after the engine so that both see the same load (each side's
+best run is reported: the engine's of three, openssl's of two); then the peak resident
 memory of a bounded-batch run over a 10-million-row extract. Figures, not assertions: CI does
 not run this (see `make bench`).
 
@@ -133,12 +134,23 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+REPEATS = 3
+
+
 def _timed(frame: pl.DataFrame, expr: pl.Expr) -> tuple[pl.DataFrame, float, float]:
-    """(result, wall seconds, CPU seconds of this process: every thread's user + system)."""
+    """(result, wall seconds, CPU seconds of this process: every thread's user + system), the
+    fastest of REPEATS runs: on this shared 2-core machine one run varies by 20 % or more,
+    and the fastest is the one least disturbed (openssl's side takes its best run too)."""
     frame.head(1000).select(expr)  # warm-up
-    t, c = time.perf_counter(), time.process_time()
-    out = frame.lazy().select(expr).collect(engine="streaming")
-    return out, time.perf_counter() - t, time.process_time() - c
+    best: tuple[pl.DataFrame, float, float] | None = None
+    for _ in range(REPEATS):
+        t, c = time.perf_counter(), time.process_time()
+        out = frame.lazy().select(expr).collect(engine="streaming")
+        run = (out, time.perf_counter() - t, time.process_time() - c)
+        if best is None or run[1] < best[1]:
+            best = run
+    assert best is not None
+    return best
 
 
 def run_rates(sizes: list[int], keys: DomainKeys, kinds: list[str]) -> None:
@@ -161,7 +173,10 @@ def run_rates(sizes: list[int], keys: DomainKeys, kinds: list[str]) -> None:
                  else ids.normalise(kind, pl.col("v"))).alias("v"))
             _, hwall, hcpu = _timed(normalised, pseudonymise(pl.col("v"), keys, "actuarial"))
             length = int(normalised["v"].str.len_bytes().mean() or 17)
-            multi = openssl_rate(length, multi=2)  # right after the engine: the same load
+            # right after the engine, so under the same load; its best of two runs, as the
+            # engine's figures are its best of REPEATS
+            runs = [r for r in (openssl_rate(length, multi=2) for _ in range(2)) if r]
+            multi = max(runs) if runs else None
             load = os.getloadavg()[0]
             plain, py = python_loop_rates(frame, kind, keys)
             if length not in single_cache:
