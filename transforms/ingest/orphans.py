@@ -120,8 +120,10 @@ def orphan_mask(clean: pl.DataFrame, link: ParentLink, delivered: set[str],
     delivery) nor in the warehouse."""
     values = clean[link.column]
     candidates = sorted(set(values.drop_nulls().to_list()) - delivered)
-    known = delivered | _known_in_warehouse(con, link, candidates, keys)
-    return (values.is_not_null() & ~values.is_in(sorted(known))).alias("orphan")
+    # the parents neither delivered nor known: a few values, where the set of those delivered
+    # holds a whole extract's keys (sorting and matching that per batch was 8 s of a 1M ingest)
+    missing = set(candidates) - _known_in_warehouse(con, link, candidates, keys)
+    return values.is_in(sorted(missing)).fill_null(False).alias("orphan")
 
 
 def quarantine_orphans(result, raw: pl.DataFrame, links: list[ParentLink],
