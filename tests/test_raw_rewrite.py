@@ -9,10 +9,13 @@ boundaries are checked against the bytes expected.
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from transforms import landing
 from transforms.classification import load
@@ -29,10 +32,13 @@ def plan(path: Path, data: bytes, matcher: landing.Matcher) -> landing.PlannedFi
     return landing._plan_csv(path, ENTITY, matcher)
 
 
+@pytest.mark.parametrize("chunk", [1, 5, 1 << 22])
 @pytest.mark.parametrize("batch", [1, 2, 200_000])
-def test_kept_records_keep_their_bytes_across_batches(tmp_path: Path, batch: int,
+def test_kept_records_keep_their_bytes_across_batches(tmp_path: Path, batch: int, chunk: int,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever the batches of rows matched and the chunks of bytes read at a time."""
     monkeypatch.setattr(landing, "REWRITE_BATCH_ROWS", batch)
+    monkeypatch.setattr(landing, "RECORD_CHUNK_BYTES", chunk)
     data = b'id,text\n1,"two\nlines"\n2,x\n3,"a ""quote"""\n4,\n5,y\n'
     planned = plan(tmp_path / "f.csv", data, remove_ids("2", "5"))
     assert planned is not None and planned.tmp is not None
@@ -88,3 +94,51 @@ def test_a_matcher_naming_owners_counts_removed_rows_per_owner(
     assert rewrite.counts_by_owner() == {0: {"landing:claims/claims": 2},
                                          1: {"landing:claims/claims": 1}}
     assert rewrite.counts() == {"landing:claims/claims": 3}
+
+
+def _line_records(data: bytes) -> list[bytes]:
+    """The records as the earlier line-by-line reader cut them (the reference): each physical
+    line without its `\\n`, joined to the next while its quotes are unbalanced."""
+    out, pending, quotes = [], [], 0
+    for line in io.BytesIO(data):  # a binary file's lines end at \n only
+        body = line[:-1] if line.endswith(b"\n") else line
+        pending.append(body)
+        quotes += body.count(b'"')
+        if quotes % 2 == 0:
+            out.append(b"\n".join(pending))
+            pending, quotes = [], 0
+    if pending:
+        raise landing.RawRewriteError("unbalanced")
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b",", b'"', b"\n", b"\r", b"\xc3\xa9", b'""']),
+                max_size=60).map(b"".join),
+       st.integers(1, 9))
+def test_records_are_cut_where_the_line_reader_cut_them(data: bytes, chunk: int) -> None:
+    """Cut with numpy a chunk at a time (as small as one byte here), the records are those of
+    the line-by-line reader, with the same refusal of unbalanced quotes."""
+    try:
+        expected = _line_records(data)
+    except landing.RawRewriteError:
+        with pytest.raises(landing.RawRewriteError):
+            list(landing._record_runs(io.BytesIO(data), chunk))
+        return
+    got = [buf[a:b] for buf, starts, ends in landing._record_runs(io.BytesIO(data), chunk)
+           for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+    assert got == expected
+
+
+@pytest.mark.parametrize("chunk", [1, 4, 1 << 22])
+@pytest.mark.parametrize("rows", [1, 2, 3, 50_000])
+def test_batches_are_the_file_cut_in_rows(tmp_path: Path, chunk: int, rows: int,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(landing, "RECORD_CHUNK_BYTES", chunk)
+    path = tmp_path / "f.csv"
+    path.write_bytes(b'id,text\n1,"two\nlines"\n2,x\n3,"a ""quote"""\n4,\n5,y')
+    batches = list(landing.read_raw_csv_batches(path, rows))
+    assert [b.height for b in batches[:-1]] == [rows] * (len(batches) - 1)
+    assert pl.concat(batches).equals(pl.read_csv(path, infer_schema=False))
+    path.write_bytes(b"id,text\n")
+    assert [b.height for b in landing.read_raw_csv_batches(path, rows)] == [0]
