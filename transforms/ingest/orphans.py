@@ -119,10 +119,10 @@ def orphan_mask(clean: pl.DataFrame, link: ParentLink, delivered: set[str],
     """True for the accepted rows whose parent is neither in `delivered` (accepted in this
     delivery) nor in the warehouse."""
     values = clean[link.column]
-    candidates = sorted(set(values.drop_nulls().to_list()) - delivered)
+    candidates = set(values.drop_nulls().to_list()) - delivered
     # the parents neither delivered nor known: a few values, where the set of those delivered
     # holds a whole extract's keys (sorting and matching that per batch was 8 s of a 1M ingest)
-    missing = set(candidates) - _known_in_warehouse(con, link, candidates, keys)
+    missing = candidates - _known_in_warehouse(con, link, sorted(candidates), keys)
     return values.is_in(sorted(missing)).fill_null(False).alias("orphan")
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import duckdb
 
-from transforms.checksums import table_parts
+from transforms.checksums import file_sha256, table_parts
 from transforms.retention.rules import columns
 
 TABLE = "audit.retention_unchanged"
@@ -43,7 +43,7 @@ def inputs_digest(con: duckdb.DuckDBPyConnection, as_of: date, settings: dict[st
     digest.update(json.dumps({"as_of": as_of.isoformat(), "settings": settings},
                              sort_keys=True).encode())
     for name in _SOURCES:
-        digest.update(hashlib.sha256((here / name).read_bytes()).digest())
+        digest.update(file_sha256(here / name).encode())
     for part, sha in sorted(table_parts(con).items()):
         digest.update(f"{part}:{sha}\0".encode())
     return digest.hexdigest()
