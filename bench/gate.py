@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # syn
 
 from expectations.known_values import KnownValues, fold
 from expectations.pseudonyms import WarehousePseudonyms
-from transforms.ingest.fingerprints import SCHEMA, fingerprint
+from transforms.ingest.fingerprints import FINGERPRINT, SCHEMA, with_fingerprint
 from transforms.privacy.keys import FINGERPRINT_DOMAIN, DomainKeys
 
 KNOWN_PER_CONTRACT = 13
@@ -54,9 +54,9 @@ def write_inputs(warehouse: Path, contracts: int, keys: DomainKeys) -> None:
     key = keys.hmac_key(FINGERPRINT_DOMAIN)
     con = duckdb.connect(str(warehouse))
     try:
-        prints = pl.DataFrame({"v": fake_known_values(contracts)}).select(
-            fingerprint=fingerprint(pl.col("v"), key),
-            chars=pl.col("v").str.len_chars().cast(pl.Int32))
+        prints = with_fingerprint(pl.DataFrame({"v": fake_known_values(contracts)}), "v",
+                                  key).select(*FINGERPRINT,
+                                              chars=pl.col("v").str.len_chars().cast(pl.Int32))
         con.execute(f"create schema {SCHEMA}")
         con.register("_prints", prints.to_arrow())
         con.execute(f"create table {SCHEMA}.bench__values as select * from _prints")

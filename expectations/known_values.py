@@ -29,7 +29,14 @@ import polars as pl
 from transforms import settings
 from transforms.classification import Classification
 from transforms.classification import load as load_classification
-from transforms.ingest.fingerprints import SCHEMA, fingerprint, fingerprint_frame, unaccounted
+from transforms.ingest.fingerprints import (
+    FINGERPRINT,
+    PRINT_SCHEMA,
+    SCHEMA,
+    fingerprint_frame,
+    unaccounted,
+    with_fingerprint,
+)
 from transforms.privacy.keys import FINGERPRINT_DOMAIN, DomainKeys
 from transforms.privacy.raw_values import (
     MIN_EXACT_CHARS,
@@ -70,7 +77,8 @@ class KnownValues:
                 # for the report only, so an estimate (HyperLogLog, within a few per cent):
                 # an exact distinct count of 15M fingerprints (1M contracts) needs a 256 MiB
                 # hash table that DuckDB cannot spill, and ran out of a 1GB limit on one thread
-                self._count = c.execute(f"select approx_count_distinct(fingerprint) from "
+                words = ", ".join(FINGERPRINT)
+                self._count = c.execute(f"select approx_count_distinct(hash({words})) from "
                                         f"({self._union()})").fetchall()[0][0]
                 lengths = [n for (n,) in c.execute(
                     f"select distinct chars from ({self._union()})").fetchall()]
@@ -102,9 +110,9 @@ class KnownValues:
                     columns_read: int = 0) -> KnownValues:
         """Fingerprints of values already folded (benchmarks), in a private database."""
         key_hex = key_hex or os.urandom(32).hex()
-        frame = pl.DataFrame({"v": folded.cast(pl.String)}).drop_nulls().select(
-            fingerprint=fingerprint(pl.col("v"), key_hex),
-            chars=pl.col("v").str.len_chars().cast(pl.Int32)).unique()
+        frame = with_fingerprint(pl.DataFrame({"v": folded.cast(pl.String)}).drop_nulls(),
+                                 "v", key_hex).select(
+            *FINGERPRINT, chars=pl.col("v").str.len_chars().cast(pl.Int32)).unique()
         return cls._in_memory(frame, key_hex, columns_read)
 
     @classmethod
@@ -127,7 +135,7 @@ class KnownValues:
 
     def _union(self) -> str:
         """Every fingerprint (the ingest's marker rows, of 0 characters, left out)."""
-        return " union all ".join(f"select fingerprint, chars from {t} where chars > 0"
+        return " union all ".join(f"select {', '.join(FINGERPRINT)}, chars from {t} where chars > 0"
                                   for t in self._tables)
 
     @contextmanager
@@ -148,14 +156,15 @@ class KnownValues:
         """Row ids `i` of the (i, w) pieces whose fingerprint is known."""
         if pieces.is_empty():
             return pl.Series("i", [], dtype=pl.UInt32)
-        prints = pieces.select("i", fp=fingerprint(pl.col("w"), self._key))
+        prints = with_fingerprint(pieces, "w", self._key).select("i", *FINGERPRINT)
         con.register("_pieces", prints.to_arrow())
         try:
             # an inner join, not `in (subquery)`: DuckDB then builds its hash table on the
             # smaller side (usually the pieces) and streams the fingerprints past it
             found = con.sql(
                 f"select distinct p.i from ({self._union()}) k "
-                f"join _pieces p on p.fp = k.fingerprint").pl()
+                f"join _pieces p on {' and '.join(f'p.{c} = k.{c}' for c in FINGERPRINT)}"
+            ).pl()
         finally:
             con.unregister("_pieces")
         return found["i"].cast(pl.UInt32)
@@ -210,5 +219,5 @@ def collect_known_values(
         frames.append(fingerprint_frame(frame, entity, key_hex))
         columns += candidates(frame.lazy(), entity)[1]
     prints = (pl.concat(frames).unique() if frames
-              else pl.DataFrame(schema={"fingerprint": pl.String, "chars": pl.Int32}))
+              else pl.DataFrame(schema=PRINT_SCHEMA))
     return KnownValues._in_memory(prints, key_hex, columns)

@@ -46,6 +46,7 @@ from transforms.build import dbt_run
 from transforms.build.dbt_run import run_dbt
 from transforms.classification import PROJECT_ROOT, load
 from transforms.ingest.fingerprints import (
+    FINGERPRINT,
     OCCURRENCES,
     SCHEMA,
     fingerprint_counts,
@@ -76,6 +77,8 @@ from transforms.rights.subject_resolution import (
     resolve_request,
 )
 from transforms.settings import environment
+
+WORDS = ", ".join(FINGERPRINT)  # the fingerprint columns, as SQL
 
 D26, D27, D28 = date(2026, 11, 26), date(2026, 11, 27), date(2026, 11, 28)
 MARTS_AS_OF = D26  # one as-of for every build, so that rows compare across days
@@ -273,7 +276,7 @@ def _landing_fingerprints(landing: Path, keys: DomainKeys) -> set[tuple[str, str
     for system, name, path, frame in landing_frames(landing):
         entity = classification.entity(system, name)
         found |= {(f"{system}__{name}", path.parent.name, f) for f in
-                  fingerprint_frame(frame, entity, key)["fingerprint"].to_list()}
+                  fingerprint_frame(frame, entity, key).select(*FINGERPRINT).rows()}
     return found
 
 
@@ -282,8 +285,8 @@ def _stored_fingerprints(book: Book, with_dates: bool = False) -> set:
     try:
         tables = [t for (t,) in con.execute(
             "select table_name from duckdb_tables() where schema_name = ?", [SCHEMA]).fetchall()]
-        rows = [(t, str(d), f) for t in tables for d, f in con.execute(
-            f"select _delivery_date, fingerprint from {SCHEMA}.{t} where fingerprint <> ''"
+        rows = [(t, str(d), tuple(fp)) for t in tables for d, *fp in con.execute(
+            f"select _delivery_date, {WORDS} from {SCHEMA}.{t} where chars > 0"
         ).fetchall()]
     finally:
         con.close()
@@ -294,8 +297,8 @@ def _own_fingerprints(book: Book, keys: DomainKeys,
                       rows: dict[tuple[str, str], pl.DataFrame]) -> set[str]:
     """The gate fingerprints of the subject's rows that no other landing row shares."""
     classification, key = load(), keys.hmac_key(FINGERPRINT_DOMAIN)
-    mine = set().union(*(set(fingerprint_frame(f, classification.entity(*k), key)["fingerprint"])
-                         for k, f in rows.items() if f.height))
+    mine = set().union(*(set(fingerprint_frame(f, classification.entity(*k), key)
+                             .select(*FINGERPRINT).rows()) for k, f in rows.items() if f.height))
     everyone = {f for _, _, f in _landing_fingerprints(book.landing, keys)}
     own_rows = sum(f.height for f in rows.values())
     assert own_rows and mine <= everyone
@@ -306,7 +309,7 @@ def _own_fingerprints(book: Book, keys: DomainKeys,
             frame = frame.join(own.select(frame.columns).unique(), on=frame.columns, how="anti",
                                nulls_equal=True)
         entity = classification.entity(system, name)
-        others |= set(fingerprint_frame(frame, entity, key)["fingerprint"])
+        others |= set(fingerprint_frame(frame, entity, key).select(*FINGERPRINT).rows())
     return mine - others
 
 
@@ -334,17 +337,17 @@ def test_erasure_leaves_each_fingerprint_counted_as_the_kept_rows_count_it(world
     expected = {}
     for system, name, path, frame in landing_frames(book.landing):
         counts = fingerprint_counts(frame, classification.entity(system, name), key)
-        for fp, chars, n in counts.iter_rows():
-            expected[(f"{system}__{name}", path.parent.name, fp, chars)] = n
+        for *fp, chars, n in counts.iter_rows():
+            expected[(f"{system}__{name}", path.parent.name, *fp, chars)] = n
     con = duckdb.connect(str(book.warehouse), read_only=True)
     try:
         stored = {}
         for (t,) in con.execute("select table_name from duckdb_tables() where schema_name = ?",
                                 [SCHEMA]).fetchall():
-            for day, fp, chars, n in con.execute(
-                    f"select _delivery_date::varchar, fingerprint, chars, sum({OCCURRENCES}) "
+            for day, *fp, chars, n in con.execute(
+                    f"select _delivery_date::varchar, {WORDS}, chars, sum({OCCURRENCES}) "
                     f"from {SCHEMA}.{t} where chars > 0 group by all").fetchall():
-                stored[(t, day, fp, chars)] = n
+                stored[(t, day, *fp, chars)] = n
     finally:
         con.close()
     assert stored, "positive control: fingerprints were stored"
@@ -374,17 +377,17 @@ def test_fingerprint_removal_declines_what_it_cannot_vouch_for(tmp_path: Path) -
     con.execute(f"create table {table} as select * from r")
 
     def content() -> list:
-        return con.execute(f"select fingerprint, chars, {OCCURRENCES} from {table} "
+        return con.execute(f"select {WORDS}, chars, {OCCURRENCES} from {table} "
                            "order by all").fetchall()
 
     before = content()
     assert fps.remove_rows(con, entity, day, frame.head(1), keys)  # one "Ann" row of two
     after_one = content()
-    assert after_one != before and {r[:2] for r in after_one} == {r[:2] for r in before}
+    assert after_one != before and {r[:5] for r in after_one} == {r[:5] for r in before}
     assert fps.remove_rows(con, entity, day, frame.slice(1, 1), keys)  # the other: Ann's go
     only_bob = fps.delivery_rows(frame.tail(1), entity, keys, day)
-    assert {r[:2] for r in content()} == {("", 0), *only_bob.select(
-        "fingerprint", "chars").rows()}
+    assert {r[:5] for r in content()} == {(0, 0, 0, 0, 0), *only_bob.select(
+        *FINGERPRINT, "chars").rows()}
     snapshot = content()
     assert not fps.remove_rows(con, entity, day, frame.head(1), keys)  # would go negative
     assert content() == snapshot
@@ -393,7 +396,38 @@ def test_fingerprint_removal_declines_what_it_cannot_vouch_for(tmp_path: Path) -
     con.execute(f"alter table {table} drop column {OCCURRENCES}")
     assert fps.upgrade_tables(con) == 1
     assert not fps.remove_rows(con, entity, day, frame.tail(1), keys)  # NULL counts
-    assert content() == [(fp, ch, None) for fp, ch, _ in snapshot]
+    assert content() == [(*r[:5], None) for r in snapshot]
+
+
+def test_fingerprints_stored_as_hex_text_are_upgraded_to_the_same_integers() -> None:
+    """A table written as 32 hex digits (before the integers), its `occurrences` added last,
+    becomes today's columns in today's order with the same 128 bits, its marker rows 0 and 0:
+    an erasure's subtraction and the gate's join then read it as if written today."""
+    from transforms.ingest import fingerprints as fps
+
+    entity = load().entity("policy_admin", "contracts")
+    keys = DomainKeys.derive(os.urandom(32))
+    day = date(2026, 11, 26)
+    frame = pl.DataFrame({"surname": ["Example", "Sample"], "first_name": ["Annabel", "Roberto"],
+                          "email": ["ann@x.test", "bob@y.test"]})
+    today = fps.delivery_rows(frame, entity, keys, day)
+    legacy = today.select(
+        fingerprint=pl.when(pl.col("chars") > 0).then(pl.concat_str(
+            pl.col(w).map_elements(lambda v: f"{v:08x}", pl.String) for w in FINGERPRINT))
+        .otherwise(pl.lit("")),
+        chars="chars", _delivery_date="_delivery_date", _key_version="_key_version",
+        occurrences=OCCURRENCES)
+    assert legacy["fingerprint"].str.len_chars().max() == fps.FINGERPRINT_HEX
+    con = duckdb.connect()
+    con.execute(f"create schema {SCHEMA}")
+    con.register("r", legacy.to_arrow())
+    con.execute(f"create table {fps.table_name(entity)} as select * from r")
+    assert fps.upgrade_tables(con) == 1 and fps.upgrade_tables(con) == 0
+    columns = con.execute(f"select * from {fps.table_name(entity)} limit 0").description
+    assert [c[0] for c in columns] == today.columns
+    stored = con.execute(f"select * from {fps.table_name(entity)} order by all").fetchall()
+    assert stored == sorted(today.rows())
+    assert fps.remove_rows(con, entity, day, frame.head(1), keys)  # counts still vouched for
 
 
 def _statuses(book: Book) -> dict[str, tuple]:

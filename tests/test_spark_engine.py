@@ -259,7 +259,8 @@ def test_spark_ingest_fingerprints_equal_the_duckdb_ingests(both_engines) -> Non
                 "select table_name from duckdb_tables() where schema_name = "
                 "'gate_fingerprints'").fetchall()]
             return {t: set(con.execute(
-                f'select fingerprint, chars, _delivery_date, _key_version '
+                f'select fingerprint_1, fingerprint_2, fingerprint_3, fingerprint_4, chars, '
+                f'_delivery_date, _key_version '
                 f'from gate_fingerprints."{t}"').fetchall()) for t in names}
         finally:
             con.close()

@@ -41,6 +41,7 @@ from transforms import settings
 from transforms.classification import Classification
 from transforms.classification import load as load_classification
 from transforms.ingest.fingerprints import SCHEMA as FINGERPRINT_SCHEMA
+from transforms.ingest.fingerprints import upgrade_tables
 from transforms.ingest.load import AUDIT_DDL
 from transforms.ingest.minimise import DELIVERY_COLUMN
 
@@ -135,9 +136,12 @@ def _warehouse_relations(con: duckdb.DuckDBPyConnection, warehouse: Path) -> Non
     create_pseudo_views(con, warehouse)
     con.execute(f'create schema if not exists "{FINGERPRINT_SCHEMA}"')
     for schema, table, folder in _parquet_folders(warehouse, FINGERPRINT_SCHEMA):
+        # union_by_name: partitions written by earlier versions (hex fingerprints, no counts)
+        # read beside today's, then converted by upgrade_tables
         con.execute(f'create table "{schema}"."{table}" as select * from read_parquet('
                     f"{sql_str(str(folder / '**' / '*.parquet'))}, hive_partitioning = true, "
-                    f"hive_types = {{'{DELIVERY_COLUMN}': date}})")
+                    f"hive_types = {{'{DELIVERY_COLUMN}': date}}, union_by_name = true)")
+    upgrade_tables(con)
     load_delivery_audit(con, warehouse)
 
 

@@ -14,6 +14,15 @@ fold's length in characters (the gate needs the lengths to cut its substrings). 
 pseudonym of any purpose (another key) and cannot be reversed without the master key; the table
 holds no value, only these hashes, the length, the delivery date and the key version.
 
+The 128 bits are stored as four unsigned 32-bit integers (`fingerprint_1` to `fingerprint_4`:
+the hash's hex digits 1-8, 9-16, 17-24 and 25-32), not as 32 hex characters: at 1M contracts
+these tables hold 16M rows, and as text they were most of the bytes the ingest inserted, the
+compaction copied and the gate and erasures joined on (an 11M-row insert: 5.6 s as text,
+1.8 s as integers). Why 32-bit words and not two 64-bit ones: a scanner that reads every cell
+as text and looks for delivered values inside it would find, by chance, national phone numbers
+(10-12 digits) inside 20-digit decimals; a 32-bit word has at most 10 digits and never a leading
+zero. `upgrade_tables` converts tables written as text.
+
 Rows go through the delivery's writer (transforms/ingest/load.py): replaced with the delivery, in
 the delivery's transaction, all or nothing; a different key version is refused as for pseudonyms.
 
@@ -40,9 +49,12 @@ from transforms.privacy.raw_values import Scope, candidates
 
 SCHEMA = "gate_fingerprints"
 FINGERPRINT_HEX = 32  # 128 bits: no chance collision among billions of values
+FINGERPRINT = ("fingerprint_1", "fingerprint_2", "fingerprint_3", "fingerprint_4")  # 4 x 32 bits
 SLICE_ROWS = 50_000  # raw rows fingerprinted at a time
 OCCURRENCES = "occurrences"
-COUNTED_SCHEMA = {"fingerprint": pl.String, "chars": pl.Int32, OCCURRENCES: pl.Int64}
+PRINT_SCHEMA = {**dict.fromkeys(FINGERPRINT, pl.UInt32), "chars": pl.Int32}
+COUNTED_SCHEMA = {**PRINT_SCHEMA, OCCURRENCES: pl.Int64}
+LEGACY = "fingerprint"  # the hex text column of tables written before the integers
 LEFT = "_fingerprints_left"  # remove_rows' temporary table: (fingerprint, chars, occurrences)
 
 
@@ -50,31 +62,53 @@ def table_name(entity: Entity) -> str:
     return f"{SCHEMA}.{entity.system}__{entity.name}"
 
 
-def fingerprint(folded: pl.Expr, key_hex: str) -> pl.Expr:
-    """The fingerprint of folded text: the first 128 bits of its HMAC-SHA-256, as hex."""
-    return folded.chash.hmac_sha256(key=key_hex).str.slice(0, FINGERPRINT_HEX)
+def with_fingerprint(frame: pl.DataFrame, text: str, key_hex: str) -> pl.DataFrame:
+    """`frame` with the fingerprint of its folded-text column `text` (`fingerprint_1` to
+    `fingerprint_4`: the first 128 bits of its HMAC-SHA-256, as four unsigned 32-bit words)."""
+    hexed = "_fingerprint_hex"
+    return (
+        frame.with_columns(pl.col(text).chash.hmac_sha256(key=key_hex).alias(hexed))
+        .with_columns(pl.col(hexed).str.slice(8 * i, 8).str.to_integer(base=16, dtype=pl.UInt32)
+                      .alias(name) for i, name in enumerate(FINGERPRINT))
+        .drop(hexed)
+    )
 
 
-def fingerprint_counts(batch: pl.DataFrame, entity: Entity, key_hex: str) -> pl.DataFrame:
-    """(fingerprint, chars, occurrences): the fingerprints of a batch of raw rows' candidates
-    that the gate looks for (Scope.ANYWHERE; single name parts are not looked for in marts),
-    each with how many candidates of the batch hash to it."""
+def folded_counts(batch: pl.DataFrame, entity: Entity) -> pl.DataFrame:
+    """(folded, occurrences): the folds of a batch of raw rows' candidates that the gate looks
+    for (Scope.ANYWHERE; single name parts are not looked for in marts), each with how many
+    candidates of the batch fold to it. Raw values: never leaves the caller's memory."""
     query, _ = candidates(batch.lazy(), entity)
     if query is None:
-        return pl.DataFrame(schema=COUNTED_SCHEMA)
+        return pl.DataFrame(schema={"folded": pl.String, OCCURRENCES: pl.Int64})
     return (
         query.filter(pl.col("scope") == str(Scope.ANYWHERE))
-        .select(fingerprint=fingerprint(pl.col("folded"), key_hex),
-                chars=pl.col("folded").str.len_chars().cast(pl.Int32))
-        .group_by("fingerprint", "chars")
+        .group_by("folded")
         .agg(pl.len().cast(pl.Int64).alias(OCCURRENCES))
         .collect()
     )
 
 
+def _hashed(folds: pl.DataFrame, key_hex: str) -> pl.DataFrame:
+    """(fingerprint_1..4, chars, occurrences) of (folded, occurrences) rows with
+    distinct folds: each fold is hashed once (the raw and normalised forms of a value mostly
+    fold alike, so about half the candidates are repeats)."""
+    return with_fingerprint(folds, "folded", key_hex).select(
+        *FINGERPRINT, chars=pl.col("folded").str.len_chars().cast(pl.Int32),
+        occurrences=pl.col(OCCURRENCES))
+
+
+def fingerprint_counts(batch: pl.DataFrame, entity: Entity, key_hex: str) -> pl.DataFrame:
+    """(fingerprint_1..4, chars, occurrences): the fingerprints of a batch of raw
+    rows' candidates that the gate looks for, each with how many candidates of the batch hash to
+    it."""
+    return _hashed(folded_counts(batch, entity), key_hex)
+
+
 def fingerprint_frame(batch: pl.DataFrame, entity: Entity, key_hex: str) -> pl.DataFrame:
-    """(fingerprint, chars): the distinct fingerprints of `fingerprint_counts`."""
-    return fingerprint_counts(batch, entity, key_hex).select("fingerprint", "chars")
+    """(fingerprint_1..4, chars): the distinct fingerprints of
+    `fingerprint_counts`."""
+    return fingerprint_counts(batch, entity, key_hex).select(*FINGERPRINT, "chars")
 
 
 def record(writer: DeliveryWriter, entity: Entity, batch: pl.DataFrame,
@@ -101,17 +135,19 @@ def _counts(batch: pl.DataFrame, entity: Entity, keys: DomainKeys) -> pl.DataFra
     ingest batch at once would add about 0.45 GiB to the ingest's peak at 1M contracts
     (measured with bench/peak_rss.py)."""
     key = keys.hmac_key(FINGERPRINT_DOMAIN)
-    parts = [fingerprint_counts(part, entity, key) for part in batch.iter_slices(SLICE_ROWS)]
-    if len(parts) <= 1:  # no slice: an empty batch, counted as such
-        return parts[0] if parts else fingerprint_counts(batch, entity, key)
-    return pl.concat(parts).group_by("fingerprint", "chars").agg(pl.col(OCCURRENCES).sum())
+    parts = [folded_counts(part, entity) for part in batch.iter_slices(SLICE_ROWS)]
+    if len(parts) > 1:  # the slices' folds merged first: each distinct fold is hashed once
+        folds = pl.concat(parts).group_by("folded").agg(pl.col(OCCURRENCES).sum())
+    else:  # one slice, or none: an empty batch, counted as such
+        folds = parts[0] if parts else folded_counts(batch, entity)
+    return _hashed(folds, key)
 
 
 def _rows(batch: pl.DataFrame, entity: Entity, keys: DomainKeys,
           delivery_date: date) -> pl.DataFrame:
     """The table rows for a batch: its fingerprints with their counts, and the marker row."""
     prints = _counts(batch, entity, keys)
-    marker = pl.DataFrame({"fingerprint": [""], "chars": [0], OCCURRENCES: [0]},
+    marker = pl.DataFrame({**{w: [0] for w in FINGERPRINT}, "chars": [0], OCCURRENCES: [0]},
                           schema=prints.schema)
     return pl.concat([marker, prints]).with_columns(
         pl.lit(delivery_date).alias(DELIVERY_COLUMN),
@@ -126,18 +162,57 @@ def _exists(con: duckdb.DuckDBPyConnection, entity: Entity) -> bool:
 
 
 def upgrade_tables(con: duckdb.DuckDBPyConnection) -> int:
-    """Add the `occurrences` column to fingerprint tables written before it (their rows get
-    NULL: `remove_rows` then declines for those deliveries, which are fingerprinted again whole,
-    as before). Returns the tables changed."""
-    old = [t for (t,) in con.execute(
-        "select t.table_name from duckdb_tables() t where t.schema_name = ? "
-        "and t.database_name = current_database() and not exists (select 1 from "
-        "duckdb_columns() c where c.database_name = t.database_name and c.schema_name = "
-        "t.schema_name and c.table_name = t.table_name and c.column_name = ?)",
-        [SCHEMA, OCCURRENCES]).fetchall()]
-    for table in old:
-        con.execute(f'alter table "{SCHEMA}"."{table}" add column {OCCURRENCES} bigint')
-    return len(old)
+    """Bring fingerprint tables written by earlier versions to today's columns, in today's
+    order (the ingest appends by position): the hex `fingerprint` becomes `fingerprint_1` to
+    `fingerprint_4` (the same 128 bits; the marker rows' empty text, zeros), and a table
+    without `occurrences` gets it as NULL (`remove_rows` then declines for those deliveries,
+    which are fingerprinted again whole). Also applied to the Spark warehouse's working copies,
+    whose Parquet partitions of two versions read as one table with both columns. Returns the
+    tables changed."""
+    tables = {}
+    for table, column in con.execute(
+            "select table_name, column_name from duckdb_columns() where schema_name = ? "
+            "and database_name = current_database() order by table_name, column_index",
+            [SCHEMA]).fetchall():
+        tables.setdefault(table, []).append(column)
+    target = [*FINGERPRINT, "chars", OCCURRENCES, DELIVERY_COLUMN, KEY_VERSION_COLUMN]
+    changed = 0
+    for table, columns in tables.items():
+        if columns == target:
+            continue
+        occurrences = OCCURRENCES if OCCURRENCES in columns else f"null::bigint as {OCCURRENCES}"
+        words = ", ".join(_word(w, 1 + 8 * i, columns) for i, w in enumerate(FINGERPRINT))
+        select = (f"{words}, chars::integer as chars, {occurrences}, {DELIVERY_COLUMN}, "
+                  f"{KEY_VERSION_COLUMN}")
+        name = f'"{SCHEMA}"."{table}"'
+        con.execute(f'create or replace table "{SCHEMA}"."{table}__upgraded" as '
+                    f"select {select} from {name}")
+        con.execute(f"drop table {name}")
+        con.execute(f'alter table "{SCHEMA}"."{table}__upgraded" rename to "{table}"')
+        changed += 1
+    return changed
+
+
+def _word(name: str, start: int, present: list[str]) -> str:
+    """SQL for one 32-bit word of the fingerprint in `upgrade_tables`: the column itself, or
+    read from the legacy hex text (its 8 digits from `start`), or the first where it is NULL
+    (a Spark table of partitions of both versions)."""
+    legacy = (f"case when {LEGACY} = '' then 0 else "
+              f"('0x' || substr({LEGACY}, {start}, 8))::uinteger end")
+    if name in present and LEGACY in present:
+        return f"coalesce({name}, {legacy}) as {name}"
+    return name if name in present else f"{legacy} as {name}"
+
+
+def _columns(alias: str = "") -> str:
+    """The fingerprint's words and its length, as SQL columns (of `alias`)."""
+    prefix = f"{alias}." if alias else ""
+    return ", ".join(f"{prefix}{c}" for c in (*FINGERPRINT, "chars"))
+
+
+def _same(left: str, right: str) -> str:
+    """SQL: rows `left` and `right` hold the same fingerprint and length."""
+    return " and ".join(f"{left}.{c} = {right}.{c}" for c in (*FINGERPRINT, "chars"))
 
 
 def remove_rows(con: duckdb.DuckDBPyConnection, entity: Entity, delivery_date: date,
@@ -176,22 +251,22 @@ def remove_rows(con: duckdb.DuckDBPyConnection, entity: Entity, delivery_date: d
     con.register("_removed_fingerprints", gone.to_arrow())
     try:
         con.execute(
-            f"create or replace temp table {LEFT} as select g.fingerprint, g.chars, "
+            f"create or replace temp table {LEFT} as select {_columns('g')}, "
             f"coalesce(sum(f.{OCCURRENCES}), 0) - any_value(g.{OCCURRENCES}) as {OCCURRENCES} "
-            f"from (select fingerprint, chars, sum({OCCURRENCES}) as {OCCURRENCES} "
+            f"from (select {_columns()}, sum({OCCURRENCES}) as {OCCURRENCES} "
             "from _removed_fingerprints group by all) g "
-            f"left join {table} f on f.fingerprint = g.fingerprint and f.chars = g.chars "
-            f"and f.{DELIVERY_COLUMN} = ? group by g.fingerprint, g.chars", [delivery_date])
+            f"left join {table} f on {_same('f', 'g')} "
+            f"and f.{DELIVERY_COLUMN} = ? group by all", [delivery_date])
     finally:
         con.unregister("_removed_fingerprints")
     try:
         if con.execute(f"select count(*) from {LEFT} where {OCCURRENCES} < 0").fetchall()[0][0]:
             return False
         con.execute(f"delete from {table} where {DELIVERY_COLUMN} = ? and exists (select 1 "
-                    f"from {LEFT} l where l.fingerprint = {table}.fingerprint "
+                    f"from {LEFT} l where {_same('l', table)} "
                     f"and l.chars = {table}.chars)", [delivery_date])
-        con.execute(f"insert into {table} (fingerprint, chars, {OCCURRENCES}, {DELIVERY_COLUMN}, "
-                    f"{KEY_VERSION_COLUMN}) select fingerprint, chars, {OCCURRENCES}, ?, ? "
+        con.execute(f"insert into {table} ({_columns()}, {OCCURRENCES}, {DELIVERY_COLUMN}, "
+                    f"{KEY_VERSION_COLUMN}) select {_columns()}, {OCCURRENCES}, ?, ? "
                     f"from {LEFT} where {OCCURRENCES} > 0", [delivery_date, keys.key_version])
     finally:
         con.execute(f"drop table if exists {LEFT}")

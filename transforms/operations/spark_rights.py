@@ -67,6 +67,7 @@ from transforms.compaction import compaction_due
 from transforms.engines.spark_session import DBT_DIR
 from transforms.files import write_text_atomic
 from transforms.ingest.fingerprints import SCHEMA as FINGERPRINT_SCHEMA
+from transforms.ingest.fingerprints import upgrade_tables
 from transforms.ingest.minimise import DELIVERY_COLUMN
 from transforms.ingest.suppression import TABLE as SUPPRESSION_TABLE
 from transforms.ingest.suppression import load_suppression
@@ -187,6 +188,7 @@ def open_working_copy(warehouse: Path, scratch: Path, data_tables: bool = True) 
             hive += ", union_by_name = true"
             con.execute(f'create table "{schema}"."{table}" as select * from read_parquet('
                         f"{sql_str(str(folder / '**' / '*.parquet'))}{hive})")
+        upgrade_tables(con)  # fingerprint partitions of earlier versions: today's columns
         load_delivery_audit(con, warehouse)
         return fingerprints(con, _warehouse_tables(con))
     finally:
