@@ -19,7 +19,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from transforms.compaction import compact_if_due, compaction_due
+from transforms.compaction import compact_if_due, compaction_due, mark_compaction_due
 from transforms.ingest.run import ingest
 from transforms.privacy.keys import DomainKeys
 from transforms.privacy.pseudonymise import pseudonymise
@@ -112,3 +112,55 @@ def test_replaced_values_are_gone_from_the_file_after_the_compaction(redelivered
     finally:
         con.close()
     assert compact_if_due(redelivered["warehouse"]) == {"compacted": 0, "rows_due": 0}
+
+
+def test_derived_schemas_are_not_copied_and_the_rest_is_copied_whole(tmp_path: Path) -> None:
+    """The schemas a build makes again (dbt's) are left out of the compacted file, with the
+    pre-removal rows they hold; every other table arrives with the same rows, and views and
+    macros outside them survive."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    kept_value, derived_value = "kept-7f3a9c1e", "derived-only-5b2d8e40"
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute("create schema pseudo_actuarial")
+        con.execute("create table pseudo_actuarial.t as select i, 'v' || i as v, ? as tag "
+                    "from range(50000) r(i)", [kept_value])
+        con.execute("create view pseudo_actuarial.t_view as select count(*) n "
+                    "from pseudo_actuarial.t")
+        con.execute("create schema staging")
+        con.execute("create table staging.s as select ? as tag from range(1000)",
+                    [derived_value])
+        con.execute("create view staging.s_view as select * from staging.s")
+        mark_compaction_due(con, "test", 1)
+        before = con.execute("select count(*), sum(hash(i, v, tag)) "
+                             "from pseudo_actuarial.t").fetchall()
+    finally:
+        con.close()
+    assert derived_value.encode() in warehouse.read_bytes(), "otherwise this could not fail"
+    assert compact_if_due(warehouse, derived=("staging", "marts_never_built")) == {
+        "compacted": 1, "rows_due": 1}
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        assert con.execute("select count(*), sum(hash(i, v, tag)) "
+                           "from pseudo_actuarial.t").fetchall() == before
+        assert con.execute("select n from pseudo_actuarial.t_view").fetchall() == [(50000,)]
+        assert con.execute("select count(*) from duckdb_schemas() "
+                           "where schema_name = 'staging'").fetchall() == [(0,)]
+        assert compaction_due(con) == 0
+    finally:
+        con.close()
+    data = warehouse.read_bytes()
+    assert kept_value.encode() in data and derived_value.encode() not in data
+
+
+def test_the_schemas_dbt_builds_are_the_intermediate_layers_and_every_mart_schema() -> None:
+    """What the pipeline's compaction leaves out: dbt_project.yml's schemas, which hold every
+    mart of the classification and none of the warehouse's own (sources, audit, rights)."""
+    from transforms.build.dbt_run import built_schemas
+    from transforms.classification import load
+
+    built = set(built_schemas())
+    assert {"staging", "intermediate"} <= built
+    assert {m.name.split(".")[0] for m in load().marts} <= built
+    assert not {s for s in built if s.startswith("pseudo_")
+                or s in ("audit", "rights", "gate_fingerprints", "main")}

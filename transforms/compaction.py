@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Collection
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,8 +52,9 @@ def compaction_due(con: duckdb.DuckDBPyConnection) -> int:
     return int(con.execute(f"select coalesce(sum(rows), 0) from {TABLE}").fetchall()[0][0])
 
 
-def compact_if_due(warehouse: Path) -> dict[str, int]:
-    """Compact the warehouse once if any removal or replacement marked it due."""
+def compact_if_due(warehouse: Path, derived: Collection[str] = ()) -> dict[str, int]:
+    """Compact the warehouse once if any removal or replacement marked it due (`derived`: see
+    compact_warehouse)."""
     if not warehouse.exists():
         return {"compacted": 0, "rows_due": 0}
     con = duckdb.connect(str(warehouse), read_only=True)
@@ -62,16 +64,24 @@ def compact_if_due(warehouse: Path) -> dict[str, int]:
         con.close()
     if not due:
         return {"compacted": 0, "rows_due": 0}
-    compact_warehouse(warehouse)
+    compact_warehouse(warehouse, derived)
     log.info("warehouse compacted: %d removed or replaced rows no longer in its bytes", due)
     return {"compacted": 1, "rows_due": due}
 
 
-def compact_warehouse(warehouse: Path) -> None:
+def compact_warehouse(warehouse: Path, derived: Collection[str] = ()) -> None:
     """Rewrite the warehouse into a new file and switch to it, so that the bytes of deleted rows
     are gone from disk. The copy is checked table by table before the switch; on any problem
     the original stays. Clears the compaction marks in the copy. Needs the warehouse free of
-    other connections (the DAG's tasks run one at a time)."""
+    other connections (the DAG's tasks run one at a time).
+
+    `derived`: schemas whose relations are rebuilt from the others at every build (dbt's
+    staging, intermediate and marts: transforms/build/dbt_run.built_schemas). They are not
+    copied: the build that follows a removal makes them again, and the rows they hold predate
+    the removal (an erased subject's pseudonyms), so carrying them into the new file would
+    keep what the compaction is for. At 1M contracts they are 15.5M of the warehouse's 36M
+    rows. Publications are separate files (data/published/marts.duckdb) and keep their marts.
+    """
     fresh = warehouse.with_name(warehouse.name + ".compact")
     for stale in (fresh, fresh.with_name(fresh.name + ".wal")):
         stale.unlink(missing_ok=True)
@@ -82,10 +92,11 @@ def compact_warehouse(warehouse: Path) -> None:
         source = con.execute("select current_database()").fetchall()[0][0]
         con.execute(f"attach '{fresh}' as compacted")
         try:
-            con.execute(f'copy from database "{source}" to compacted')
-            tables = con.execute(
+            tables = [(schema, table) for schema, table in con.execute(
                 "select table_schema, table_name from information_schema.tables "
                 "where table_type = 'BASE TABLE' and table_catalog = ?", [source]).fetchall()
+                if schema not in derived]
+            _copy(con, source, tables, derived)
             for schema, table in tables:
                 a = con.execute(f'select count(*) from "{source}"."{schema}"."{table}"'
                                 ).fetchall()[0][0]
@@ -105,3 +116,23 @@ def compact_warehouse(warehouse: Path) -> None:
     # a write-ahead log left beside the old file must never be replayed onto the new one
     warehouse.with_name(warehouse.name + ".wal").unlink(missing_ok=True)
     os.replace(fresh, warehouse)
+
+
+def _copy(con: duckdb.DuckDBPyConnection, source: str, tables: list[tuple[str, str]],
+          derived: Collection[str]) -> None:
+    """Copy catalog `source` into the attached `compacted`, less the `derived` schemas: every
+    definition first (schemas, tables, views, macros), then the rows of `tables`, in parallel
+    (the order rows were stored in means nothing to any reader)."""
+    if not derived:
+        con.execute(f'copy from database "{source}" to compacted')
+        return
+    con.execute(f'copy from database "{source}" to compacted (schema)')
+    for schema in derived:
+        con.execute(f'drop schema if exists compacted."{schema}" cascade')
+    con.execute("set preserve_insertion_order = false")
+    try:
+        for schema, table in tables:
+            con.execute(f'insert into compacted."{schema}"."{table}" '
+                        f'select * from "{source}"."{schema}"."{table}"')
+    finally:
+        con.execute("reset preserve_insertion_order")

@@ -170,6 +170,25 @@ def parse_manifest() -> Path:
     return manifest
 
 
+def built_schemas() -> tuple[str, ...]:
+    """The schemas dbt builds into (every `+schema` of dbt_project.yml's models): what a build
+    makes again from the warehouse's sources, so what a compaction need not copy
+    (transforms/compaction.py)."""
+    import yaml
+
+    config = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
+    found: set[str] = set()
+    stack = [config.get("models") or {}]
+    while stack:
+        node = stack.pop()
+        for key, value in node.items():
+            if key == "+schema":
+                found.add(str(value))
+            elif isinstance(value, dict):
+                stack.append(value)
+    return tuple(sorted(found))
+
+
 def prepare_warehouse(warehouse: Path) -> None:
     """What run_dbt does before dbt runs, for a caller that runs dbt itself (cosmos): the
     derived source tables exist (empty when nothing was resolved yet)."""

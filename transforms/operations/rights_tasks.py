@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 
 from transforms import settings
+from transforms.build.dbt_run import built_schemas
 from transforms.compaction import compact_if_due
 from transforms.operations import spark_limits
 from transforms.operations.run_date import resolve_as_of
@@ -80,7 +81,7 @@ def compact_if_anything_removed(state: str = "compaction") -> dict:
     (transforms/operations/spark_rights.py): only the marks are cleared."""
     if spark_limits.on_spark():
         return record(state, clear_compaction_marks())
-    return record(state, compact_if_due(settings.paths().warehouse))
+    return record(state, compact_if_due(settings.paths().warehouse, built_schemas()))
 
 
 def retire_publications() -> dict:
