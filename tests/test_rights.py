@@ -63,10 +63,12 @@ from transforms.rights import processing as rights
 from transforms.rights.bulk_resolution import resolve_requests
 from transforms.rights.erasure import (
     RawZone,
+    _clean_files,
     _last_clean_sweep,
     subject_matcher,
-    sweep_digest,
+    suppression_digest,
     sweep_suppressed,
+    zone_files,
 )
 from transforms.rights.removals import latest_removal
 from transforms.rights.subject_resolution import (
@@ -763,7 +765,8 @@ def test_erasures_of_one_run_are_one_batch_with_counts_per_request(world: dict, 
         zone = RawZone(book.landing, book.quarantine, load())
         suppression = load_suppression(con, book.keys)
         assert suppression, "the batch's subjects are on the suppression list"
-        assert sweep_digest(zone, suppression, book.keys) == _last_clean_sweep(con)
+        assert suppression_digest(zone, suppression, book.keys) == _last_clean_sweep(con)
+        assert _clean_files(con, _last_clean_sweep(con)) == zone_files(zone)
         assert zone.prepare(subject_matcher(suppression, book.keys)).files == []
     finally:
         con.close()
@@ -791,7 +794,24 @@ def test_the_sweep_skips_an_unchanged_raw_zone_and_runs_when_it_changes(
         rows = world["e_rows"][("claims", "claims")]
         assert rows.height, "positive control: the erased subject had claims"
         write_delivery(book.landing, "claims", date(2026, 11, 29), {"claims.csv": rows})
-        assert sweep_suppressed(con, book.keys, zone, suppression) == rows.height
+        read: list = []
+        real = raw_rewrite.prepare
+
+        def reading(*args: object, **kwargs: object) -> object:
+            read.append(args[4] if len(args) > 4 else kwargs.get("paths"))
+            return real(*args, **kwargs)
+
+        with monkeypatch.context() as patched:
+            patched.setattr(raw_rewrite, "prepare", reading)
+            assert sweep_suppressed(con, book.keys, zone, suppression) == rows.height
+            # only the new delivery was read: every other file is recorded clean as it is
+            assert read == [{book.landing / "claims" / "2026-11-29" / "claims.csv"}]
+            read.clear()
+            assert sweep_suppressed(con, book.keys, zone, suppression) == 0  # the rewritten file
+            assert read == [{book.landing / "claims" / "2026-11-29" / "claims.csv"}]
+            read.clear()
+            assert sweep_suppressed(con, book.keys, zone, suppression) == 0
+            assert read == [], "a zone recorded clean file by file is not read again"
     finally:
         con.close()
     redelivered = pl.read_csv(book.landing / "claims" / "2026-11-29" / "claims.csv",
@@ -945,9 +965,15 @@ def test_loaded_request_ids_tell_loaded_requests_from_awaiting_ones(world: dict)
 def test_retention_keeps_a_swept_raw_zone_vouched_for(world: dict, tmp_path: Path) -> None:
     """Retention's file rules only blank quarantine columns and delete files: a raw zone the
     last clean sweep vouched for stays vouched for, so the next request step does not parse it
-    again. A file changed otherwise, or a new one, is not vouched for: the next run sweeps."""
+    again. A file changed otherwise, or a new one, is not vouched for: the next run sweeps it,
+    and only it."""
     from transforms.retention.run import apply_retention
-    from transforms.rights.erasure import carry_clean_sweep, vouched_files, zone_files
+    from transforms.rights.erasure import (
+        carry_clean_sweep,
+        unswept_files,
+        vouched_files,
+        zone_files,
+    )
 
     book = _copy_of(world, tmp_path)
     zone = RawZone(book.landing, book.quarantine, load())
@@ -956,6 +982,7 @@ def test_retention_keeps_a_swept_raw_zone_vouched_for(world: dict, tmp_path: Pat
         assert sweep_suppressed(con, book.keys, zone, load_suppression(con, book.keys)) == 0
         before = vouched_files(con, zone, book.keys)
         assert before, "positive control: a clean sweep vouches for the zone"
+        assert unswept_files(con, zone, book.keys) == set()
         quarantined = sorted(book.quarantine.rglob("*.parquet"))
         assert len(quarantined) >= 2
         first, second = (f"quarantine/{p.relative_to(book.quarantine)}" for p in quarantined[:2])
@@ -965,18 +992,19 @@ def test_retention_keeps_a_swept_raw_zone_vouched_for(world: dict, tmp_path: Pat
                                ).write_parquet(path)
         assert zone_files(zone)[first] != before[first]
         assert not carry_clean_sweep(con, zone, book.keys, before, {first}), "second unexplained"
-        assert vouched_files(con, zone, book.keys) is None
+        assert unswept_files(con, zone, book.keys) == {second}
         assert carry_clean_sweep(con, zone, book.keys, before, {first, second})
-        assert vouched_files(con, zone, book.keys) is not None
+        assert unswept_files(con, zone, book.keys) == set()
     finally:
         con.close()
     apply_retention(book.warehouse, book.landing, book.quarantine, D28, keys=book.keys,
                     compact=False)
     con = duckdb.connect(str(book.warehouse))
     try:
-        assert vouched_files(con, zone, book.keys) is not None
+        assert unswept_files(con, zone, book.keys) == set()
         write_delivery(book.landing, "claims", date(2026, 11, 30),
                        {"claims.csv": world["e_rows"][("claims", "claims")]})
-        assert vouched_files(con, zone, book.keys) is None, "a new delivery is not vouched for"
+        assert unswept_files(con, zone, book.keys) == {"landing/claims/2026-11-30/claims.csv"}, \
+            "a new delivery is not vouched for, and only it"
     finally:
         con.close()

@@ -26,7 +26,7 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -423,8 +423,9 @@ def _manifest_update(folder: Path, changed: list[PlannedFile]) -> tuple[Path, Pa
 
 
 def prepare(landing: Path, quarantine: Path, classification: Classification,
-            matcher: Matcher) -> RewritePlan:
+            matcher: Matcher, paths: Collection[Path] | None = None) -> RewritePlan:
     """Write the new version of every raw file holding matched rows; change nothing yet.
+    `paths`: read only these raw files (None: all).
 
     Raises RawRewriteError (after discarding what it wrote) when a file cannot be rewritten
     safely: the caller must then not go on with an erasure it cannot complete.
@@ -433,6 +434,8 @@ def prepare(landing: Path, quarantine: Path, classification: Classification,
     try:
         by_folder: dict[Path, list[PlannedFile]] = {}
         for where, entity, path in raw_files(landing, quarantine, classification):
+            if paths is not None and path not in paths:
+                continue
             planned = (_plan_csv if where == "landing" else _plan_parquet)(path, entity, matcher)
             if planned is None:
                 continue

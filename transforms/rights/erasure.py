@@ -23,6 +23,7 @@ A request whose subject's rows are all counted for earlier ones is `no_match`, a
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -72,7 +73,8 @@ class RawZone:
     # after it (or discards them on failure)
     deferred: list | None = field(default=None, compare=False)
 
-    def prepare(self, matcher: raw_rewrite.Matcher) -> raw_rewrite.RewritePlan:
+    def prepare(self, matcher: raw_rewrite.Matcher,
+                places: Collection[str] | None = None) -> raw_rewrite.RewritePlan:
         """The rewrite plan of the raw zone for `matcher`. A plan deferred earlier in the run
         is renamed into place first: the new plan must read the files it left (both write the
         same temporary names). That earlier plan is the run's sweep (its subjects are in the
@@ -80,7 +82,14 @@ class RawZone:
         an earlier batch, whose crash window is then the DuckDB path's (repaired by the sweep)."""
         while self.deferred:
             self.deferred.pop(0).commit()
-        return raw_rewrite.prepare(self.landing, self.quarantine, self.classification, matcher)
+        paths = None if places is None else {self.path_of(place) for place in places}
+        return raw_rewrite.prepare(self.landing, self.quarantine, self.classification, matcher,
+                                   paths)
+
+    def path_of(self, place: str) -> Path:
+        """The file at a place of zone_files (`landing/...` or `quarantine/...`)."""
+        where, _, rest = place.partition("/")
+        return (self.landing if where == "landing" else self.quarantine) / rest
 
     def commit(self, plan: raw_rewrite.RewritePlan) -> None:
         if self.deferred is None:
@@ -281,15 +290,19 @@ def erase_batch(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: RawZone,
                 entries[kind] |= values
     batch = [item if item.subject is None or item.subject.records else Erasure(item.request, None)
              for item in batch]
-    # the raw zone before the batch, and whether the last clean sweep vouches for it: then the
-    # zone after the batch is clean too (record_swept_by_erasure, which records only where a
-    # sweep has recorded before: without a record, the zone is not hashed for nothing)
-    before = None
-    if zone.deferred is None and _last_clean_sweep(con) is not None:
+    # the raw zone before the batch, and the files the last clean sweep vouches for: those are
+    # clean after the batch too (record_swept_by_erasure, which records only where a sweep has
+    # recorded before: without a record, the zone is not hashed for nothing). With nobody
+    # suppressed yet, every file is clean against the list the batch starts from.
+    before = vouched = None
+    last = _last_clean_sweep(con) if zone.deferred is None else None
+    if last is not None:
         before = zone_files(zone)
         suppressed = load_suppression(con, keys)
-        if suppressed and sweep_digest(zone, suppressed, keys, before) != _last_clean_sweep(con):
-            before = None
+        if not suppressed:
+            vouched = before
+        elif suppression_digest(zone, suppressed, keys) == last:
+            vouched = _clean_files(con, last)
     plan = zone.prepare(batch_matcher(batch, keys))
     try:
         with transaction(con):
@@ -310,85 +323,103 @@ def erase_batch(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: RawZone,
         plan.discard()
         raise
     zone.commit(plan)
-    if before is not None:
-        record_swept_by_erasure(con, zone, keys, before, plan)
+    if before is not None and vouched is not None:
+        record_swept_by_erasure(con, zone, keys, before, plan, vouched)
     return results
 
 
 def vouched_files(con: duckdb.DuckDBPyConnection, zone: RawZone, keys: DomainKeys
                   ) -> dict[str, str] | None:
-    """The raw zone's files (zone_files) when the last clean sweep vouches for them as they are
-    (its digest matches), else None. Nothing is hashed when nobody was erased."""
+    """The raw zone's files (zone_files), for carry_clean_sweep; None when nobody was erased or
+    no sweep recorded anything (nothing is hashed then)."""
     suppression = load_suppression(con, keys)
-    last = _last_clean_sweep(con)
-    if not suppression or last is None:
+    if not suppression or _last_clean_sweep(con) is None:
         return None
-    files = zone_files(zone)
-    return files if sweep_digest(zone, suppression, keys, files) == last else None
+    return zone_files(zone)
 
 
 def carry_clean_sweep(con: duckdb.DuckDBPyConnection, zone: RawZone, keys: DomainKeys,
                       before: dict[str, str], rewritten: set[str]) -> bool:
-    """Record the raw zone as swept clean again after a change that cannot bring an erased
-    subject's row into it: retention blanking never-kept columns of quarantine files
+    """Keep the record of files swept clean after a change that cannot bring an erased
+    subject's row into them: retention blanking never-kept columns of quarantine files
     (`rewritten`, by place) and deleting expired deliveries. `before`: vouched_files before
-    the change. A file deleted since is fine; a new file, or one changed other than those
-    rewritten, leaves the next run to sweep. Why: the blanking rewrites every new quarantine
-    file, and the build's request step then parsed the whole raw zone to find nothing (12-14 s
-    at 1M contracts)."""
+    the change. A rewritten file stays clean if its version before was; a deleted file leaves
+    the record; a new file, or one changed otherwise, is not recorded (the next sweep reads it,
+    and only it). Why: the blanking rewrites every new quarantine file, and the build's request
+    step then parsed the whole raw zone to find nothing (12-14 s at 1M contracts). Returns
+    whether every file of the zone is recorded clean."""
+    digest = suppression_digest(zone, load_suppression(con, keys), keys)
+    clean = _clean_files(con, digest)
     after = zone_files(zone)
-    if any(place not in before or (sha != before[place] and place not in rewritten)
-           for place, sha in after.items()):
-        return False
-    if after != before:
-        _record_clean_sweep(con, sweep_digest(zone, load_suppression(con, keys), keys, after))
-    return True
+    # a record of a file changed otherwise stays: it vouches for that content only
+    kept = {place: sha for place, sha in clean.items() if place in after}
+    for place in rewritten & after.keys():
+        if place in before and clean.get(place) == before[place]:
+            kept[place] = after[place]
+    if kept != clean:
+        _record_clean_sweep(con, digest, kept)
+    return all(kept.get(place) == sha for place, sha in after.items())
+
+
+def unswept_files(con: duckdb.DuckDBPyConnection, zone: RawZone, keys: DomainKeys,
+                  suppression: Suppression | None = None,
+                  files: dict[str, str] | None = None) -> set[str]:
+    """The places of the raw files a sweep would read now: those not recorded clean, with
+    their present checksum, against the present suppression list (all of them without a
+    record; none when nobody is suppressed)."""
+    suppression = load_suppression(con, keys) if suppression is None else suppression
+    if not suppression:
+        return set()
+    clean = _clean_files(con, suppression_digest(zone, suppression, keys))
+    files = zone_files(zone) if files is None else files
+    return {place for place, sha in files.items() if clean.get(place) != sha}
 
 
 def record_swept_by_erasure(con: duckdb.DuckDBPyConnection, zone: RawZone, keys: DomainKeys,
-                            before: dict[str, str], plan: raw_rewrite.RewritePlan) -> bool:
-    """Record the raw zone an erasure batch left as swept clean, when it is by construction.
+                            before: dict[str, str], plan: raw_rewrite.RewritePlan,
+                            vouched: dict[str, str]) -> bool:
+    """Record the files an erasure batch left as swept clean, where they are by construction.
 
     Why: an erasure rewrites landing files, so the next run's sweep (the build DAG's request
     step, an hour later the next day's) found a changed zone and parsed every raw file again
-    to find nothing: 10-12 s at 1M contracts. It is clean by construction when (1) the last
-    clean sweep vouched for the files the batch read (`before`, checked against the suppression
-    list the batch started from) and (2) the batch removed every row of the subjects it added
+    to find nothing: 10-12 s at 1M contracts. A file is clean by construction when (1) it was
+    clean against the suppression list the batch started from in the version the batch read
+    (`vouched`: place -> checksum; `before`: the zone the batch read) and (2) the batch removed
+    every row of the subjects it added
     to the list: its matcher (batch_matcher) is the sweep's (suppressed_mask: the same dpo
-    pseudonyms of the same kinds) over the same files. Any file the batch did not read, one
-    delivered meanwhile, changes the digest, and the next run sweeps.
+    pseudonyms of the same kinds) over every file. A file the sweeps had not vouched for is
+    left out of the record, and the next sweep reads it (and only it).
     """
     after = _after(zone, before, plan)
     if after is None or _last_clean_sweep(con) is None:
         # no sweep recorded yet (the first erasure): the next run's sweep makes the record, so
         # that an erasure never adds a bookkeeping table a first sweep would not have made
         return False
-    _record_clean_sweep(con, sweep_digest(zone, load_suppression(con, keys), keys, after))
+    # _after checked that each rewritten file was `before`'s version when the plan read it
+    clean = {place: sha for place, sha in after.items()
+             if place in before and vouched.get(place) == before[place]}
+    _record_clean_sweep(con, suppression_digest(zone, load_suppression(con, keys), keys), clean)
     return True
 
 
-# The digest of what the last sweep read and found clean (one row, an audit record like the
-# removals log, not subject data): a run whose raw zone and suppression list are those of the
-# last clean sweep has nothing to sweep (sweep_suppressed).
+# What the sweeps read and found clean, file by file (an audit record like the removals log, not
+# subject data): each file's place and checksum, under the digest of the suppression list it
+# was swept against. A sweep reads only the files not recorded under the current list with the
+# checksum they have now (sweep_suppressed).
 SWEEP_TABLE = "audit.raw_zone_sweep"
 
 
-def sweep_digest(zone: RawZone, suppression: Suppression, keys: DomainKeys,
-                 files: dict[str, str] | None = None) -> str:
-    """SHA-256 of everything a sweep's outcome depends on: the key version, the suppressed
-    pseudonyms, the classification's entities (which columns are matched) and every raw file's
-    place and content (transforms/checksums.py; `files` when the caller has them: zone_files).
-    Any new delivery, rewrite, quarantine file or erasure changes it; a crash between an
-    erasure's commit and its renames leaves the old files with a longer suppression list, so it
-    changes it too."""
+def suppression_digest(zone: RawZone, suppression: Suppression, keys: DomainKeys) -> str:
+    """SHA-256 of what a sweep matches with, apart from the files: the key version, the
+    suppressed pseudonyms and the classification's entities (which columns are matched). An
+    erasure changes it, and so does a crash between an erasure's commit and its renames (the
+    old files with a longer suppression list)."""
     digest = hashlib.sha256()
     for part in (keys.key_version, repr(zone.classification.entities)):
         digest.update(part.encode() + b"\0")
     for kind in sorted(suppression.pseudonyms):
         for pseudonym in sorted(suppression.pseudonyms[kind]):
             digest.update(f"{kind}:{pseudonym}\0".encode())
-    for place, sha in (zone_files(zone) if files is None else files).items():
-        digest.update(f"{place}:{sha}\0".encode())
     return digest.hexdigest()
 
 
@@ -420,23 +451,44 @@ def _after(zone: RawZone, files: dict[str, str], plan: raw_rewrite.RewritePlan
     return out
 
 
+def _sweep_table_exists(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the file-by-file record exists (the one-row record of earlier versions, which
+    vouched for the zone as a whole, has no `place`: read as no record)."""
+    return bool(con.execute(
+        "select count(*) from information_schema.columns where table_schema = 'audit' "
+        "and table_name = 'raw_zone_sweep' and column_name = 'place'").fetchall()[0][0])
+
+
 def _last_clean_sweep(con: duckdb.DuckDBPyConnection) -> str | None:
-    exists = con.execute("select count(*) from information_schema.tables where table_schema = "
-                         "'audit' and table_name = 'raw_zone_sweep'").fetchall()[0][0]
-    if not exists:
+    """The suppression digest the recorded files were swept clean against (None: no record)."""
+    if not _sweep_table_exists(con):
         return None
-    row = con.execute(f"select digest from {SWEEP_TABLE}").fetchone()
+    row = con.execute(f"select any_value(digest) from {SWEEP_TABLE}").fetchone()
     return row[0] if row else None
 
 
-def _record_clean_sweep(con: duckdb.DuckDBPyConnection, digest: str) -> None:
+def _clean_files(con: duckdb.DuckDBPyConnection, digest: str | None) -> dict[str, str]:
+    """Place -> checksum of the files swept clean against the suppression list `digest`."""
+    if digest is None or not _sweep_table_exists(con):
+        return {}
+    return dict(con.execute(f"select place, sha256 from {SWEEP_TABLE} where digest = ? "
+                            "and place <> ''", [digest]).fetchall())
+
+
+def _record_clean_sweep(con: duckdb.DuckDBPyConnection, digest: str,
+                        files: dict[str, str]) -> None:
+    """Replace the record: these files, as they are, are clean against the list `digest` (an
+    empty set of files still records the digest)."""
     con.execute("create schema if not exists audit")
+    if not _sweep_table_exists(con):
+        con.execute(f"drop table if exists {SWEEP_TABLE}")  # the one-row record of before
     con.execute(f"create table if not exists {SWEEP_TABLE} (digest varchar not null, "
-                "swept_at timestamp not null)")
+                "place varchar not null, sha256 varchar not null, swept_at timestamp not null)")
+    rows = [[digest, place, sha] for place, sha in sorted(files.items())] or [[digest, "", ""]]
     with transaction(con):
         con.execute(f"delete from {SWEEP_TABLE}")
-        con.execute(f"insert into {SWEEP_TABLE} values (?, current_timestamp::timestamp)",
-                    [digest])
+        con.executemany(f"insert into {SWEEP_TABLE} values (?, ?, ?, "
+                        "current_timestamp::timestamp)", rows)
 
 
 def sweep_suppressed(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: RawZone,
@@ -444,18 +496,21 @@ def sweep_suppressed(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: Raw
     """Remove erased subjects' rows that reached the raw zone since (redeliveries, or a crash
     between an erasure's commit and its renames). Returns the rows removed.
 
-    Why the digest: a sweep parses every landing and quarantine file (18 s of a 50k no-op run,
-    the largest part of a daily run with nothing new). When the raw zone's content and the
-    suppression list are exactly those of the last sweep that left nothing to remove, it would
-    find nothing again, so it is skipped; hashing the files costs a fraction of parsing them."""
+    Why file by file: a sweep parses the files it reads (18 s of a 50k no-op run when it read
+    them all; 8-9 s of a 1M one-day run, for a new day of a few thousand rows). A file that an
+    earlier sweep (or an erasure, record_swept_by_erasure) found clean against the same
+    suppression list, and that has the same checksum, would be found clean again: only new or
+    changed files are read. Hashing the files costs a fraction of parsing them."""
     if not suppression:
         return 0
-    digest = sweep_digest(zone, suppression, keys)
-    if digest == _last_clean_sweep(con):
+    digest = suppression_digest(zone, suppression, keys)
+    files = zone_files(zone)
+    todo = unswept_files(con, zone, keys, suppression, files)
+    if not todo and _last_clean_sweep(con) == digest:
         return 0
-    plan = zone.prepare(subject_matcher(suppression, keys))
+    plan = zone.prepare(subject_matcher(suppression, keys), places=todo)
     if not plan.files:
-        _record_clean_sweep(con, digest)
+        _record_clean_sweep(con, digest, files)
         return 0
     try:
         with transaction(con):
