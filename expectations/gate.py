@@ -176,8 +176,9 @@ def _measurable(mart: Mart, present: list[str]) -> bool:
     return needed <= set(present)
 
 
-def _redact_names(frame: pl.DataFrame, known: KnownValues | None) -> tuple[pl.DataFrame, int]:
-    bad = identifier_like_names(frame.columns, known)
+def _redact_names(frame: pl.DataFrame, known: KnownValues | None,
+                  mart: Mart) -> tuple[pl.DataFrame, int]:
+    bad = identifier_like_names(frame.columns, known, mart.column_names)
     if not bad:
         return frame, 0
     mapping = {n: f"redacted_column_{i}" for i, n in enumerate(frame.columns) if n in bad}
@@ -214,7 +215,7 @@ def _check_mart(
     counts = []
     stats: dict[str, object] = {"present": frame is not None, "rows": None, "columns": None}
     if frame is not None:
-        frame, redacted = _redact_names(frame, known)
+        frame, redacted = _redact_names(frame, known, mart)
         extra[Rule.COLUMN_NAME] = redacted
         stats.update(rows=frame.height, columns=frame.width)
         counts = scan_table(frame, mart, known=known, foreign=foreign)

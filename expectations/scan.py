@@ -10,6 +10,7 @@ Expectations (expectations/suites.py), which records and renders them as validat
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -245,16 +246,24 @@ def scan_table(
     return out
 
 
-def identifier_like_names(names: list[str], known: KnownValues | None) -> set[str]:
+def identifier_like_names(names: list[str], known: KnownValues | None,
+                          declared: Collection[str] = ()) -> set[str]:
     """Column names that are themselves identifiers (a pivot on a raw value, say).
 
     The gate then refers to such a column by position only, so that its name, which is a
-    value, reaches no result, log line or Data Docs page.
+    value, reaches no result, log line or Data Docs page. Every name goes through the
+    detectors; only the names the classification does not declare (`declared`: the mart's
+    allowed columns, words of the published classification, not of a delivery) are looked up
+    among the delivered values, which joins against every fingerprint (0.6 s a mart at 1M
+    contracts, for names that are the schema's own).
     """
     if not names:
         return set()
     series = pl.Series("v", names, dtype=pl.String)
     hit_series = detect(series).select(pl.any_horizontal(pl.all()).alias("h"))["h"]
-    if known is not None:
-        hit_series = hit_series | known.matches(series)
+    undeclared = [n for n in names if n not in set(declared)]
+    if known is not None and undeclared:
+        found = known.matches(pl.Series("v", undeclared, dtype=pl.String))
+        delivered = {n for n, h in zip(undeclared, found.to_list(), strict=True) if h}
+        hit_series = hit_series | series.is_in(sorted(delivered))
     return {n for n, h in zip(names, hit_series.to_list(), strict=True) if h}

@@ -627,3 +627,21 @@ def test_gx_keeps_no_validated_frame(tmp_path: Path) -> None:
     del frame
     gc.collect()
     assert seen() is None
+
+
+def test_a_delivered_value_as_a_column_name_is_found_unless_the_classification_declares_it(
+        ) -> None:
+    """A column named after a delivered value that no detector recognises (a full name) is
+    found through the delivered values' fingerprints; a name the classification declares is
+    the schema's own word and is not looked up among them; the detectors read every name."""
+    from expectations.known_values import fold
+    from expectations.scan import identifier_like_names
+
+    delivered = ["Annabel Planted-Example", "product"]
+    known = KnownValues.from_folded(
+        pl.DataFrame({"v": delivered}).select(fold(pl.col("v")))["v"])
+    names = ["product", "annabel planted-example", "ann.planted.z2@example.org"]
+    assert identifier_like_names(names, known) == set(names)  # positive control
+    assert identifier_like_names(names, known, declared=["product"]) == set(names[1:])
+    assert identifier_like_names(names, known, declared=names) == {names[2]}
+    assert identifier_like_names(names, None) == {names[2]}
