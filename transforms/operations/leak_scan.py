@@ -11,9 +11,10 @@ orders) is searched as a whole cell value in every column of every table, and as
 (from MIN_SUBSTRING_CHARS characters) in every text cell, every Parquet string column and every
 other file's text, with an Aho-Corasick automaton. A single first name or surname is searched as
 a whole cell only; inside text, names are searched as full names (an ordinary word such as
-"French" is also a surname). Table cells shaped like a keyed hash (64-hex pseudonyms, 32-hex gate
-fingerprints) are compared whole but not searched inside: they hold no identifier, and millions
-of them would contain a short digit-only value (a national phone number) by chance.
+"French" is also a surname). Table cells shaped like a keyed hash (64-hex pseudonyms; 32-hex gate
+fingerprints of warehouses written before they became 32-bit words) are compared whole but not
+searched inside: they hold no identifier, and millions of them would contain a short digit-only
+value (a national phone number) by chance.
 """
 
 from __future__ import annotations
