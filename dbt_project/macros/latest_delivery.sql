@@ -11,6 +11,37 @@
 {%- endmacro %}
 
 {#-
+    Every column of `relation`, per business key the row of its latest delivery: the
+    latest_delivery rule above. On DuckDB as a semi join to each key's latest delivery date,
+    which hashes instead of sorting every partition (1M contracts: about half the time of the
+    window); a key's rows of one delivery are one row (the ingest refuses duplicate keys within a
+    delivery, and a warehouse holds one key version), so both give the same rows, and the staging
+    models' `unique` tests would fail the build where they did not. NULL keys match NULL keys,
+    as a window partition holds them, so the `not_null` tests still see them.
+-#}
+{% macro latest_delivery_rows(relation, key_columns) -%}
+    {{ return(adapter.dispatch('latest_delivery_rows')(relation, key_columns)) }}
+{%- endmacro %}
+
+{% macro default__latest_delivery_rows(relation, key_columns) -%}
+    select * from {{ relation }}
+    {{ latest_delivery(key_columns) }}
+{%- endmacro %}
+
+{% macro duckdb__latest_delivery_rows(relation, key_columns) -%}
+    select delivered.* from {{ relation }} as delivered
+    semi join (
+        select {{ key_columns | join(', ') }}, max(_delivery_date) as _latest_delivery_date
+        from {{ relation }}
+        group by {{ key_columns | join(', ') }}
+    ) as latest
+    on {% for key in key_columns -%}
+        delivered.{{ key }} is not distinct from latest.{{ key }} and
+    {% endfor -%}
+    delivered._delivery_date = latest._latest_delivery_date
+{%- endmacro %}
+
+{#-
     The body of a staging model of a delivered entity: per business key, the row of the latest
     delivery (latest_delivery above), with the columns the caller selects, renamed and cast, and
     the delivery metadata every staging model carries (delivery_date, key_version). One place
@@ -26,8 +57,7 @@ with
 
 source as (
 
-    select * from {{ relation }}
-    {{ latest_delivery(key_columns) }}
+    {{ latest_delivery_rows(relation, key_columns) }}
 
 ),
 
