@@ -291,17 +291,17 @@ def erase_batch(con: duckdb.DuckDBPyConnection, keys: DomainKeys, zone: RawZone,
     batch = [item if item.subject is None or item.subject.records else Erasure(item.request, None)
              for item in batch]
     # the raw zone before the batch, and the files the last clean sweep vouches for: those are
-    # clean after the batch too (record_swept_by_erasure). With nobody suppressed yet, every
-    # file is clean against the list the batch starts from, so the first erasure records the
-    # whole zone (the next sweep, in a full run the build DAG's, read all of it: 9 s at 1M).
+    # clean after the batch too (record_swept_by_erasure, which records only where a sweep has
+    # recorded before: without a record, the zone is not hashed for nothing). With nobody
+    # suppressed yet, every file is clean against the list the batch starts from.
     before = vouched = None
-    if zone.deferred is None:
+    last = _last_clean_sweep(con) if zone.deferred is None else None
+    if last is not None:
+        before = zone_files(zone)
         suppressed = load_suppression(con, keys)
-        last = _last_clean_sweep(con)
-        if not suppressed:  # the first erasure: every file is clean against an empty list
-            before = vouched = zone_files(zone)
-        elif last is not None and suppression_digest(zone, suppressed, keys) == last:
-            before = zone_files(zone)
+        if not suppressed:
+            vouched = before
+        elif suppression_digest(zone, suppressed, keys) == last:
             vouched = _clean_files(con, last)
     plan = zone.prepare(batch_matcher(batch, keys))
     try:
@@ -391,7 +391,9 @@ def record_swept_by_erasure(con: duckdb.DuckDBPyConnection, zone: RawZone, keys:
     left out of the record, and the next sweep reads it (and only it).
     """
     after = _after(zone, before, plan)
-    if after is None:
+    if after is None or _last_clean_sweep(con) is None:
+        # no sweep recorded yet (the first erasure): the next run's sweep makes the record, so
+        # that an erasure never adds a bookkeeping table a first sweep would not have made
         return False
     # _after checked that each rewritten file was `before`'s version when the plan read it
     clean = {place: sha for place, sha in after.items()
