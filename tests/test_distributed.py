@@ -295,8 +295,17 @@ def test_the_leftover_check_finds_a_process_of_the_run(tmp_path: Path) -> None:
     planted = subprocess.Popen(["sleep", "60"], start_new_session=True,
                                env={**os.environ, "PIPELINE_DATA_DIR": str(layout.data)})
     (layout.logs / distributed.PROCESS_GROUPS).write_text(json.dumps({"planted": planted.pid}))
+
+    def seen() -> bool:
+        return any(line.startswith(f"{planted.pid}:") for line in _processes_of(tmp_path))
+
     try:
-        assert any(line.startswith(f"{planted.pid}:") for line in _processes_of(tmp_path))
+        # the child shows its own environment only once it has exec'd `sleep` (before that,
+        # /proc holds the forked parent's): wait for it, as a loaded machine may take a while
+        deadline = time.monotonic() + 30
+        while not seen() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert seen()
         assert _live_groups(layout) == {"planted": planted.pid}
     finally:
         planted.kill()
