@@ -385,10 +385,10 @@ def record_swept_by_erasure(con: duckdb.DuckDBPyConnection, zone: RawZone, keys:
     to find nothing: 10-12 s at 1M contracts. A file is clean by construction when (1) it was
     clean against the suppression list the batch started from in the version the batch read
     (`vouched`: place -> checksum; `before`: the zone the batch read) and (2) the batch removed
-    every row of the subjects it added
-    to the list: its matcher (batch_matcher) is the sweep's (suppressed_mask: the same dpo
-    pseudonyms of the same kinds) over every file. A file the sweeps had not vouched for is
-    left out of the record, and the next sweep reads it (and only it).
+    every row of the subjects it added to the list: its matcher (batch_matcher) is the sweep's
+    (suppressed_mask: the same dpo pseudonyms of the same kinds) over every file. A file the
+    sweeps had not vouched for is left out of the record, and the next sweep reads it (and
+    only it).
     """
     after = _after(zone, before, plan)
     if after is None or _last_clean_sweep(con) is None:
