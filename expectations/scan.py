@@ -261,7 +261,8 @@ def identifier_like_names(names: list[str], known: KnownValues | None,
         return set()
     series = pl.Series("v", names, dtype=pl.String)
     hit_series = detect(series).select(pl.any_horizontal(pl.all()).alias("h"))["h"]
-    undeclared = [n for n in names if n not in set(declared)]
+    declared = set(declared)
+    undeclared = [n for n in names if n not in declared]
     if known is not None and undeclared:
         found = known.matches(pl.Series("v", undeclared, dtype=pl.String))
         delivered = {n for n, h in zip(undeclared, found.to_list(), strict=True) if h}

@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 
 from transforms import settings
+from transforms.transaction import unordered_inserts
 
 log = logging.getLogger(__name__)
 
@@ -129,10 +130,7 @@ def _copy(con: duckdb.DuckDBPyConnection, source: str, tables: list[tuple[str, s
     con.execute(f'copy from database "{source}" to compacted (schema)')
     for schema in derived:
         con.execute(f'drop schema if exists compacted."{schema}" cascade')
-    con.execute("set preserve_insertion_order = false")
-    try:
+    with unordered_inserts(con):
         for schema, table in tables:
             con.execute(f'insert into compacted."{schema}"."{table}" '
                         f'select * from "{source}"."{schema}"."{table}"')
-    finally:
-        con.execute("reset preserve_insertion_order")

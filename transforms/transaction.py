@@ -23,3 +23,15 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
     except BaseException:
         con.execute("rollback")
         raise
+
+
+@contextmanager
+def unordered_inserts(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Run the block's inserts without `preserve_insertion_order`, so that DuckDB inserts with
+    every thread; the setting is reset afterwards. For tables whose stored row order no reader
+    depends on (the ingest's spooled loads, the compaction's copy)."""
+    con.execute("set preserve_insertion_order = false")
+    try:
+        yield con
+    finally:
+        con.execute("reset preserve_insertion_order")

@@ -19,6 +19,7 @@ import polars as pl
 
 from transforms.compaction import mark_compaction_due
 from transforms.ingest.minimise import DELIVERY_COLUMN, KEY_VERSION_COLUMN
+from transforms.transaction import unordered_inserts
 
 SPOOL_PREFIX = ".load-spool-"  # beside the warehouse; a killed run's is removed (leftovers.py)
 
@@ -151,13 +152,10 @@ class DeliveryWriter:
         latest delivery per key, the warehouse digests are order-free sums); at 1M contracts
         the inserts took 8.7 s instead of 15.3 s.
         """
-        self.con.execute("set preserve_insertion_order = false")
-        try:
+        with unordered_inserts(self.con):
             for table, files in self._spooled.items():
                 listing = ", ".join(f"'{f}'" for f in files)
                 self.con.execute(f"insert into {table} select * from read_parquet([{listing}])")
-        finally:
-            self.con.execute("reset preserve_insertion_order")
 
     def _prepare(self, table: str, frame: pl.DataFrame) -> None:
         schema, name = table.split(".", 1)
