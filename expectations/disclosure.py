@@ -121,8 +121,35 @@ def row_level_risk(frame: pl.DataFrame, *, table: str, unit: str, unit_key: str,
     """Risk of a row-level mart on its declared quasi-identifiers, per unit."""
     signatures = unit_signatures(frame, unit_key=unit_key, quasi_identifiers=quasi_identifiers,
                                  order_by=order_by)
-    sizes = class_sizes(signatures, quasi_identifiers)
-    units = signatures.height
+    return risk_of_classes(class_sizes(signatures, quasi_identifiers), table=table, unit=unit,
+                           k=k, max_unique_share=max_unique_share)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def class_sizes_sql(table: str, *, unit_key: str, quasi_identifiers: Sequence[str],
+                    order_by: Sequence[str] = ()) -> str:
+    """The SQL of `class_sizes(unit_signatures(...))` on a DuckDB table (one row per class, its
+    size in `size`), for a mart too large to hold: DuckDB's window and aggregate spill under its
+    memory limit. Same rule as `unit_signatures`: a unit's first row by `order_by`, nulls last
+    (ties broken by the quasi-identifiers, where polars' stable sort keeps table order: equal
+    figures whenever tied rows agree on them). `table` is a quoted, trusted name."""
+    qis = [_quoted(c) for c in quasi_identifiers]
+    key = _quoted(unit_key)
+    order = ", ".join([*(f"{_quoted(c)} asc nulls last" for c in order_by),
+                       *(f"{q} asc nulls last" for q in qis)]) or key
+    first = (f"select {', '.join(qis) or '1 as one'} from (select *, row_number() over "
+             f"(partition by {key} order by {order}) as _rank from {table}) where _rank = 1")
+    group = f" group by {', '.join(qis)}" if qis else ""
+    return f"select count(*)::bigint as size from ({first}){group}"
+
+
+def risk_of_classes(sizes: pl.Series, *, table: str, unit: str, k: int,
+                    max_unique_share: float | None) -> Risk:
+    """Row-level figures from the equivalence classes' sizes (one entry per class)."""
+    units = int(sizes.sum()) if sizes.len() else 0
     below = sizes.filter(sizes < k)
     unique = int((sizes == 1).sum())
     return Risk(

@@ -9,9 +9,16 @@ that no declared hierarchy level knows (a new, unpooled level would dodge the po
 
 from __future__ import annotations
 
+import duckdb
 import polars as pl
 
-from expectations.disclosure import Risk, aggregate_risk, row_level_risk
+from expectations.disclosure import (
+    Risk,
+    aggregate_risk,
+    class_sizes_sql,
+    risk_of_classes,
+    row_level_risk,
+)
 from transforms.classification import Classification, Mart
 
 
@@ -67,13 +74,38 @@ def disclosure_counts(classification: Classification, mart: Mart,
     if mart.disclosure is None:
         return None, {}
     risk = mart_risk(mart, frame)
+    return risk, rule_counts(mart, risk, unpooled_categories(classification, mart, frame))
+
+
+def rule_counts(mart: Mart, risk: Risk, unpooled: dict[str, int]) -> dict[str, int]:
+    """The gate's counts (each must be 0) from the mart's figures and its unpooled rows."""
     counts: dict[str, int] = {}
     if not mart.aggregated and risk.max_unique_share is not None:
         allowed = int(risk.max_unique_share * risk.units)
         counts["unique_share"] = max(0, risk.unique_units - allowed)
-    for column, n in unpooled_categories(classification, mart, frame).items():
+    for column, n in unpooled.items():
         counts[f"unpooled_category:{column}"] = n
-    return risk, counts
+    return counts
+
+
+def warehouse_risk(con: duckdb.DuckDBPyConnection, table: str, mart: Mart) -> Risk:
+    """`mart_risk` computed by DuckDB on the table itself (`table`: a quoted, trusted name),
+    for the gate, which reads a mart in batches and never holds it whole: the classes of a
+    row-level mart come from a window and a group-by that DuckDB spills under its memory limit;
+    an aggregate mart's cell counts are one column of a small table."""
+    rule = mart.disclosure
+    if rule is None:
+        raise ValueError(f"{mart.name} declares no disclosure rule")
+    if mart.aggregated:
+        column = rule.count_column or ""
+        frame = con.sql(f'select "{column}" from {table}').pl()
+        return aggregate_risk(frame, table=mart.name, unit=rule.unit, count_column=column,
+                              k=rule.k)
+    sizes = con.sql(class_sizes_sql(table, unit_key=rule.unit_key or "",
+                                    quasi_identifiers=rule.quasi_identifiers,
+                                    order_by=rule.order_by)).pl().get_column("size")
+    return risk_of_classes(sizes.filter(sizes > 0), table=mart.name, unit=rule.unit, k=rule.k,
+                           max_unique_share=rule.max_unique_share)
 
 
 def ledger_shares(ledger: pl.DataFrame) -> dict[str, dict[str, float]]:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,12 +22,24 @@ from typing import TYPE_CHECKING
 import duckdb
 import polars as pl
 
-from expectations.disclosure import histogram
-from expectations.disclosure_rules import disclosure_counts, ledger_shares
+from expectations.disclosure import Risk, histogram
+from expectations.disclosure_rules import (
+    ledger_shares,
+    rule_counts,
+    unpooled_categories,
+    warehouse_risk,
+)
 from expectations.findings import RULE_TEXT, Check, Finding, Rule
 from expectations.known_values import KnownValues
 from expectations.pseudonyms import PseudonymMatcher, matcher
-from expectations.scan import identifier_like_names, scan_table
+from expectations.scan import (
+    KEY_VERSION_COLUMN,
+    Observed,
+    combine,
+    identifier_like_names,
+    observe,
+    scan_counts,
+)
 from transforms import settings
 from transforms.classification import Classification, Mart
 from transforms.classification import load as load_classification
@@ -114,58 +126,6 @@ class GateFailed(RuntimeError):
         self.result = result
 
 
-def _read_tables(warehouse: Path, names: dict[str, str]) -> dict[str, pl.DataFrame]:
-    """The tables named by `names` (key -> "schema.table") that exist, as polars frames.
-
-    Not read_only: dbt-duckdb may hold the same file open in this process, and DuckDB refuses
-    a second configuration of an open database.
-    """
-    con = duckdb.connect(str(warehouse))
-    try:
-        settings.bound_duckdb(con)
-        existing = {
-            f"{s}.{t}"
-            for s, t in con.execute(
-                "select table_schema, table_name from information_schema.tables"
-            ).fetchall()
-        }
-        out = {}
-        for key, name in names.items():
-            if name in existing:
-                schema, table = name.split(".", 1)
-                out[key] = con.sql(f'select * from "{schema}"."{table}"').pl()
-        return out
-    finally:
-        con.close()
-
-
-def read_marts(warehouse: Path, classification: Classification) -> dict[str, pl.DataFrame]:
-    """Every mart of the classification that exists in the warehouse, as polars frames."""
-    return _read_tables(warehouse, {m.name: m.name for m in classification.marts})
-
-
-def read_ledgers(warehouse: Path, classification: Classification) -> dict[str, pl.DataFrame]:
-    """The disclosure ledger of every mart that declares one (what pooling moved and suppression
-    removed), by mart name; a missing ledger is simply absent (its shares are not reported)."""
-    return _read_tables(warehouse, {m.name: m.disclosure.ledger for m in classification.marts
-                                    if m.disclosure and m.disclosure.ledger})
-
-
-def _disclosure_stats(classification: Classification, mart: Mart, frame: pl.DataFrame,
-                      ledger: pl.DataFrame | None) -> tuple[dict[str, object], dict[str, int]]:
-    """Figures for the summary and the report (counts and shares), and the gate's counts."""
-    risk, counts = disclosure_counts(classification, mart, frame)
-    if risk is None:
-        return {}, counts
-    stats: dict[str, object] = risk.as_dict()
-    stats["histogram"] = histogram(risk.cell_sizes, risk.k)
-    stats["quasi_identifiers"] = list(mart.disclosure.quasi_identifiers) if mart.disclosure \
-        else []
-    if ledger is not None:
-        stats["shares"] = ledger_shares(ledger)
-    return stats, counts
-
-
 def _measurable(mart: Mart, present: list[str]) -> bool:
     """Whether every column the disclosure rule reads is there (else column_set fails)."""
     rule = mart.disclosure
@@ -176,20 +136,18 @@ def _measurable(mart: Mart, present: list[str]) -> bool:
     return needed <= set(present)
 
 
-def _redact_names(frame: pl.DataFrame, known: KnownValues | None,
-                  mart: Mart) -> tuple[pl.DataFrame, int]:
-    bad = identifier_like_names(frame.columns, known, mart.column_names)
-    if not bad:
-        return frame, 0
-    mapping = {n: f"redacted_column_{i}" for i, n in enumerate(frame.columns) if n in bad}
-    return frame.rename(mapping), len(bad)
+def _redaction(names: list[str], known: KnownValues | None, mart: Mart) -> dict[str, str]:
+    """Column name -> the positional name it is reported under, for names that are
+    identifiers themselves (see identifier_like_names)."""
+    bad = identifier_like_names(names, known, mart.column_names)
+    return {n: f"redacted_column_{i}" for i, n in enumerate(names) if n in bad}
 
 
 def _hand_to_pandas(frame: pl.DataFrame) -> pd.DataFrame:
-    """GX's pandas copy of the mart (Arrow-backed columns), made column by column while each
-    polars column is dropped from `frame` (emptied: run_gate hands the mart over and keeps no
-    reference), so that the two copies of the whole mart are never held at once: 1M contracts,
-    2 million rows, the whole-frame conversion added 0.6 GiB to the gate's peak, this 0.1."""
+    """GX's pandas copy of a batch of the mart (Arrow-backed columns), made column by column
+    while each polars column is dropped from `frame` (emptied: the caller hands the batch over
+    and keeps no reference), so that the two copies are never held at once: at 1M contracts, a
+    whole-frame conversion of the largest mart added 0.6 GiB to the gate's peak, this 0.1."""
     import pandas as pd
 
     columns = {name: frame.drop_in_place(name).to_pandas(use_pyarrow_extension_array=True)
@@ -197,43 +155,165 @@ def _hand_to_pandas(frame: pl.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(columns, copy=False)
 
 
+def _quoted_table(name: str) -> str:
+    schema, table = name.split(".", 1)
+    return f'"{schema}"."{table}"'
+
+
+def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    schema, table = name.split(".", 1)
+    found = con.execute("select count(*) from information_schema.tables where table_schema = ? "
+                        "and table_name = ?", [schema, table]).fetchall()
+    return bool(found[0][0])
+
+
+@dataclass
+class _MartRead:
+    """What the gate learns from reading one mart batch by batch (counts, never rows)."""
+
+    rows: int = 0
+    columns: list[str] = field(default_factory=list)
+    redacted: int = 0  # column names that are identifiers, reported by position
+    observed: Observed | None = None
+    checks: list[list[Check]] = field(default_factory=list)  # GX checks, one list per part
+    unpooled: dict[str, int] = field(default_factory=dict)
+    key_versions: set[str] = field(default_factory=set)
+    risk: Risk | None = None
+
+
+def _batches(con: duckdb.DuckDBPyConnection, table: str, rows: int) -> Iterator[pl.DataFrame]:
+    """The table's rows, `rows` at a time (at least one frame, empty for an empty table)."""
+    reader = con.sql(f"select * from {table}").to_arrow_reader(rows)
+    yielded = False
+    for batch in reader:
+        if batch.num_rows or not yielded:
+            yielded = True
+            yield pl.from_arrow(batch)  # type: ignore[misc]
+    if not yielded:
+        yield con.sql(f"select * from {table} limit 0").pl()
+
+
+def _read_mart(project: GxProject, mart: Mart, con: duckdb.DuckDBPyConnection, *,
+               known: KnownValues | None, foreign: PseudonymMatcher | None,
+               min_cell_size: int, classification: Classification,
+               batch_rows: int) -> _MartRead | None:
+    """Stream one mart through the row-level checks: each batch of `batch_rows` rows is
+    observed for the scans (expectations/scan.py: distinct values with counts), counted for
+    unpooled categories and key versions, then validated by GX as one part of the mart; the
+    disclosure figures are computed by DuckDB on the table. Memory is one batch's, whatever the
+    mart's size. None when the mart does not exist."""
+    from expectations import gx_project, suites
+
+    table = _quoted_table(mart.name)
+    if not _exists(con, mart.name):
+        return None
+    total = int(con.execute(f"select count(*) from {table}").fetchall()[0][0])
+    parts = max(1, -(-total // batch_rows))
+    read = _MartRead()
+    rename: dict[str, str] | None = None
+    k = mart.disclosure.k if mart.disclosure else min_cell_size
+    for i, frame in enumerate(_batches(con, table, batch_rows), start=1):
+        if rename is None:
+            rename = _redaction(frame.columns, known, mart)
+            read.redacted = len(rename)
+        frame = frame.rename(rename) if rename else frame
+        read.rows += frame.height
+        read.columns = frame.columns
+        seen = observe(frame, mart, foreign=foreign)
+        read.observed = seen if read.observed is None else combine([read.observed, seen])
+        if _measurable(mart, frame.columns):
+            for column, n in unpooled_categories(classification, mart, frame).items():
+                read.unpooled[column] = read.unpooled.get(column, 0) + n
+        if KEY_VERSION_COLUMN in frame.columns:
+            read.key_versions.update(frame.get_column(KEY_VERSION_COLUMN).cast(pl.String)
+                                     .drop_nulls().unique().to_list())
+        part = mart.name if parts == 1 else f"{mart.name} part {i} of {parts}"
+        suite = suites.table_suite(mart, frame.columns, k, name=part)
+        rows = _hand_to_pandas(frame)
+        read.checks.append(gx_project.checks_from(gx_project.validate(project, part, suite,
+                                                                      rows)))
+        del rows, frame
+    if mart.disclosure is not None and _measurable(mart, read.columns):
+        read.risk = warehouse_risk(con, table, mart)
+    return read
+
+
+def _merged(parts: list[list[Check]], suite: str) -> list[Check]:
+    """One mart's GX checks over all its parts: a rule passes when it passed on every part,
+    its count is the parts' sum (a column-set mismatch, the same in every part, counts once)
+    and so are the rows evaluated."""
+    if len(parts) == 1:
+        return parts[0]
+    merged: dict[tuple[object, ...], Check] = {}
+    for checks in parts:
+        for c in checks:
+            key = (c.rule, c.table, c.column, c.kind, c.expectation)
+            had = merged.get(key)
+            if had is None:
+                merged[key] = replace(c, suite=suite)
+                continue
+            count = max(had.count, c.count) if c.rule == Rule.COLUMN_SET else \
+                had.count + c.count
+            evaluated = None if had.evaluated is None or c.evaluated is None else \
+                had.evaluated + c.evaluated
+            merged[key] = replace(had, count=count, passed=had.passed and c.passed,
+                                  evaluated=evaluated)
+    return list(merged.values())
+
+
 def _check_mart(
     project: GxProject,
     mart: Mart,
-    frame: pl.DataFrame | None,
+    warehouse: Path,
     *,
     known: KnownValues | None,
     foreign: PseudonymMatcher | None,
     min_cell_size: int,
     classification: Classification,
-    ledger: pl.DataFrame | None = None,
+    batch_rows: int,
 ) -> tuple[list[Check], dict[str, object]]:
     from expectations import gx_project, suites
 
+    con = duckdb.connect(str(warehouse))
+    try:
+        settings.bound_duckdb(con)
+        read = _read_mart(project, mart, con, known=known, foreign=foreign,
+                          min_cell_size=min_cell_size, classification=classification,
+                          batch_rows=batch_rows)
+        ledger_name = mart.disclosure.ledger if mart.disclosure else None
+        ledger = None
+        if read is not None and read.risk is not None and ledger_name \
+                and _exists(con, ledger_name):
+            ledger = con.sql(f"select * from {_quoted_table(ledger_name)}").pl()
+    finally:
+        con.close()
     checks: list[Check] = []
-    extra = {Rule.MISSING_TABLE: int(frame is None)}
+    extra = {Rule.MISSING_TABLE: int(read is None)}
     counts = []
-    stats: dict[str, object] = {"present": frame is not None, "rows": None, "columns": None}
-    if frame is not None:
-        frame, redacted = _redact_names(frame, known, mart)
-        extra[Rule.COLUMN_NAME] = redacted
-        stats.update(rows=frame.height, columns=frame.width)
-        counts = scan_table(frame, mart, known=known, foreign=foreign)
-        k = mart.disclosure.k if mart.disclosure else min_cell_size
-        # the disclosure figures first, then GX's pandas copy of the mart: the two working sets
-        # (a sort and group-by of every unit, a second copy of every row) are not held at once
-        measured = mart.disclosure is not None and _measurable(mart, frame.columns)
-        if measured:
-            stats["disclosure"], disclosure = _disclosure_stats(classification, mart, frame,
-                                                                ledger)
-        suite = suites.table_suite(mart, frame.columns, k)
-        rows = _hand_to_pandas(frame)
-        checks += gx_project.checks_from(gx_project.validate(project, mart.name, suite, rows))
-        del rows
-        if measured and disclosure:
-            suite, table = suites.disclosure_suite(mart, disclosure)
-            checks += gx_project.checks_from(
-                gx_project.validate(project, f"{mart.name} disclosure", suite, table))
+    stats: dict[str, object] = {"present": read is not None, "rows": None, "columns": None}
+    if read is not None:
+        extra[Rule.COLUMN_NAME] = read.redacted
+        if len(read.checks) > 1 and KEY_VERSION_COLUMN in read.columns:
+            # each part's suite allows one version; across parts it must be the same one
+            extra[Rule.KEY_VERSION] = max(0, len(read.key_versions) - 1)
+        stats.update(rows=read.rows, columns=len(read.columns), parts=len(read.checks))
+        assert read.observed is not None
+        counts = scan_counts(read.observed, mart, known=known, classification=classification)
+        checks += _merged(read.checks, mart.name)
+        if read.risk is not None:
+            risk = read.risk
+            figures: dict[str, object] = risk.as_dict()
+            figures["histogram"] = histogram(risk.cell_sizes, risk.k)
+            figures["quasi_identifiers"] = list(mart.disclosure.quasi_identifiers) \
+                if mart.disclosure else []
+            if ledger is not None:
+                figures["shares"] = ledger_shares(ledger)
+            stats["disclosure"] = figures
+            disclosure = rule_counts(mart, risk, read.unpooled)
+            if disclosure:
+                suite, table = suites.disclosure_suite(mart, disclosure)
+                checks += gx_project.checks_from(
+                    gx_project.validate(project, f"{mart.name} disclosure", suite, table))
     suite, table = suites.scan_suite(mart, counts, extra)
     checks += gx_project.checks_from(
         gx_project.validate(project, f"{mart.name} privacy scan", suite, table)
@@ -251,6 +331,7 @@ def run_gate(
     | None = None,
     gx_root: Path,
     run_name: str | None = None,
+    batch_rows: int | None = None,
 ) -> GateResult:
     """Validate every mart listed in the classification; build Data Docs; write the summary.
 
@@ -258,6 +339,8 @@ def run_gate(
     `foreign_pseudonyms` (purpose -> pseudonyms that must not appear in that purpose's marts:
     pseudonyms.foreign_pseudonyms, which joins in the warehouse, or values in memory) are optional
     so that the gate can run on its own; a rule without its input is listed as skipped.
+    A mart larger than `batch_rows` (default settings.gate_batch_rows()) is validated by GX in
+    parts of that many rows, each its own validation in Data Docs, their checks merged.
     """
     from expectations import gx_project
 
@@ -272,16 +355,13 @@ def run_gate(
     checks: list[Check] = []
     tables: dict[str, dict[str, object]] = {}
     for mart in classification.marts:
-        # one mart (and its ledger) in memory at a time: the gate's memory is the largest
-        # mart's, not the sum of them all
-        ledger = mart.disclosure.ledger if mart.disclosure and mart.disclosure.ledger else None
-        read = _read_tables(Path(warehouse), {"mart": mart.name, **({"ledger": ledger}
-                                                                    if ledger else {})})
+        # one batch of one mart in memory at a time: the gate's memory is set by the batch
+        # size (settings.gate_batch_rows), not by the marts
         mart_checks, tables[mart.name] = _check_mart(
-            project, mart, read.pop("mart", None), known=known_values,  # handed over: not kept
+            project, mart, Path(warehouse), known=known_values,
             foreign=None if foreign_pseudonyms is None else foreign.get(mart.purpose, empty),
             min_cell_size=min_cell_size, classification=classification,
-            ledger=read.pop("ledger", None),
+            batch_rows=batch_rows or settings.gate_batch_rows(),
         )
         checks += mart_checks
     docs = gx_project.build_docs(project)

@@ -155,6 +155,80 @@ def _known_hits(known: KnownValues, *series: pl.Series) -> list[pl.Series]:
     return out
 
 
+@dataclass
+class Observed:
+    """What the scans need from a mart's rows, without the rows: per column its distinct values
+    with their row counts, the adjacent text pairs, the integer digits of numbers, and the rows
+    holding another domain's pseudonym. Observed batch by batch (`observe`) and summed
+    (`combine`), so the gate reads a mart of any size in bounded memory; the detection and the
+    known-value join then run once on the distinct values (`count`).
+
+    Well-formed pseudonyms and key versions are dropped as they are observed (they are exempt
+    from the pattern and known-value scans, see `scan_table`): they are most of a row-level
+    mart's distinct values, and the foreign-pseudonym matching has already counted them.
+    """
+
+    columns: list[str]
+    numeric: list[str]
+    values: pl.DataFrame  # (col, v, n) the values the pattern and known-value scans read
+    split: pl.DataFrame  # (col, v, n) adjacent text pairs, joined without and with a space
+    digits: pl.DataFrame  # (col, d, n) integer digits of the numeric columns
+    foreign: dict[str, int] | None  # column -> rows holding a foreign pseudonym; None: not run
+
+
+def _formatted(mart: Mart) -> list[str]:
+    """The columns held to a format by the suite (pseudonyms, the key version): exempt from the
+    scans for their well-formed values."""
+    pseudonyms = [c.name for c in mart.columns if c.cls == "pseudonym"]
+    return [*pseudonyms, KEY_VERSION_COLUMN] if KEY_VERSION_COLUMN in mart.column_names \
+        else pseudonyms
+
+
+def observe(frame: pl.DataFrame, mart: Mart, *, foreign: PseudonymMatcher | None) -> Observed:
+    """One batch of a mart's rows, observed for the scans (see Observed)."""
+    columns = string_columns(frame)
+    pseudonyms = [c.name for c in mart.columns if c.cls == "pseudonym"]
+    values = _distinct_values(frame, columns)
+    counted: dict[str, int] | None = None
+    if foreign is not None:
+        hits = values.filter(foreign.matches(values["v"])).group_by("col").agg(pl.col("n").sum())
+        counted = {c: 0 for c in columns} | {str(c): int(n) for c, n in hits.iter_rows()}
+    exempt = pl.col("col").is_in(pseudonyms) & pl.col("v").str.contains(PSEUDONYM_REGEX)
+    if KEY_VERSION_COLUMN in mart.column_names:
+        exempt = exempt | ((pl.col("col") == KEY_VERSION_COLUMN)
+                           & pl.col("v").str.contains(KEY_VERSION_REGEX))
+    formatted = _formatted(mart)
+    numeric = [n for n, t in frame.schema.items() if t.is_numeric()]
+    return Observed(columns=columns, numeric=numeric, values=values.filter(~exempt),
+                    split=_split_texts(frame, [c for c in columns if c not in formatted]),
+                    digits=_number_digits(frame, numeric), foreign=counted)
+
+
+def _summed(frames: list[pl.DataFrame], keys: list[str]) -> pl.DataFrame:
+    if len(frames) == 1:
+        return frames[0]
+    return pl.concat(frames).group_by(keys, maintain_order=True).agg(pl.col("n").sum())
+
+
+def combine(parts: list[Observed]) -> Observed:
+    """Several batches' observations of the same mart as one (counts summed per value)."""
+    if len(parts) == 1:
+        return parts[0]
+    foreign: dict[str, int] | None = None
+    if parts[0].foreign is not None:
+        foreign = {}
+        for p in parts:
+            for c, n in (p.foreign or {}).items():
+                foreign[c] = foreign.get(c, 0) + n
+    return Observed(
+        columns=parts[0].columns, numeric=parts[0].numeric,
+        values=_summed([p.values for p in parts], ["col", "v"]),
+        split=_summed([p.split for p in parts], ["col", "v"]),
+        digits=_summed([p.digits for p in parts], ["col", "d"]),
+        foreign=foreign,
+    )
+
+
 def scan_table(
     frame: pl.DataFrame,
     mart: Mart,
@@ -175,19 +249,16 @@ def scan_table(
     numeric columns for identifiers written as numbers; dimension columns that the
     classification closes against their allowed values.
     """
+    return scan_counts(observe(frame, mart, foreign=foreign), mart, known=known,
+                 classification=classification)
+
+
+def scan_counts(observed: Observed, mart: Mart, *, known: KnownValues | None,
+          classification: Classification | None = None) -> list[ScanCount]:
+    """The scans' counts from a mart's observations (scan_table, or the gate's batches)."""
     classification = classification or load_classification()
-    columns = string_columns(frame)
-    pseudonyms = [c.name for c in mart.columns if c.cls == "pseudonym"]
-    values = _distinct_values(frame, columns)
-    exempt = pl.col("col").is_in(pseudonyms) & pl.col("v").str.contains(PSEUDONYM_REGEX)
-    formatted = list(pseudonyms)
-    if KEY_VERSION_COLUMN in mart.column_names:
-        formatted.append(KEY_VERSION_COLUMN)
-        exempt = exempt | ((pl.col("col") == KEY_VERSION_COLUMN)
-                           & pl.col("v").str.contains(KEY_VERSION_REGEX))
-    scanned = values.filter(~exempt)
-    texts = [c for c in columns if c not in formatted]
-    split = _split_texts(frame, texts)
+    columns = observed.columns
+    scanned, split = observed.values, observed.split
     flags = detect(scanned["v"])
     split_flags = detect(split["v"], compacted=False)
     kinds = [d.kind for d in DETECTORS]
@@ -196,16 +267,14 @@ def scan_table(
         any=pl.any_horizontal([flags[k] for k in kinds]) if kinds else pl.lit(False),
     )
     split = split.with_columns(any=pl.any_horizontal([split_flags[k] for k in kinds]))
-    numeric = [n for n, t in frame.schema.items() if t.is_numeric()]
-    digits = _number_digits(frame, numeric)
+    numeric = observed.numeric
+    digits = observed.digits
     number_known = None
     if known is not None:
         in_scanned, in_split, number_known = _known_hits(
             known, scanned["v"], split["v"], digits["d"])
         scanned = scanned.with_columns(known=in_scanned)
         split = split.with_columns(any=pl.col("any") | in_split)
-    if foreign is not None:
-        values = values.with_columns(foreign=foreign.matches(values["v"]))
     allowed = allowed_values(mart, classification)
     out: list[ScanCount] = []
     for c in columns:
@@ -219,9 +288,8 @@ def scan_table(
         if known is not None:
             out.append(ScanCount(Rule.KNOWN_VALUE, c, int(mine.filter("known")["n"].sum()),
                                  "raw identifier values of this run's deliveries"))
-        if foreign is not None:
-            hits = values.filter((pl.col("col") == c) & pl.col("foreign"))["n"].sum()
-            out.append(ScanCount(Rule.FOREIGN_PSEUDONYM, c, int(hits),
+        if observed.foreign is not None:
+            out.append(ScanCount(Rule.FOREIGN_PSEUDONYM, c, observed.foreign.get(c, 0),
                                  "pseudonyms of another purpose's domain"))
         if c in allowed:
             unexpected = mine.filter(~pl.col("v").is_in(sorted(allowed[c])))["n"].sum()

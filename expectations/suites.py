@@ -31,9 +31,11 @@ def _meta(rule: Rule, mart: Mart, column: str | None = None, kind: str | None = 
             "rule_text": RULE_TEXT[rule]}
 
 
-def table_suite(mart: Mart, present: list[str], min_cell_size: int) -> gx.ExpectationSuite:
+def table_suite(mart: Mart, present: list[str], min_cell_size: int,
+                name: str | None = None) -> gx.ExpectationSuite:
     """Row-level checks on the mart itself; column checks only for columns that exist (a missing
-    one is already a column_set finding, and GX would fail on it with an error instead)."""
+    one is already a column_set finding, and GX would fail on it with an error instead).
+    `name`: the suite's name when the mart is validated in parts (default the mart's)."""
     found: list[gxe.Expectation] = []
     found.append(gxe.ExpectTableColumnsToMatchSet(
         column_set=mart.column_names, exact_match=True, meta=_meta(Rule.COLUMN_SET, mart),
@@ -72,7 +74,7 @@ def table_suite(mart: Mart, present: list[str], min_cell_size: int) -> gx.Expect
             column=mart.count_column, meta=meta,
             description=f"Every cell has a count ({mart.count_column}).",
         ))
-    return gx.ExpectationSuite(name=mart.name, expectations=found)
+    return gx.ExpectationSuite(name=name or mart.name, expectations=found)
 
 
 def scan_suite(

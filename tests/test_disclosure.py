@@ -38,6 +38,38 @@ def test_row_level_risk_by_hand() -> None:
     assert not stricter.passed
 
 
+def test_the_gate_s_sql_classes_equal_the_polars_ones() -> None:
+    """The gate computes a row-level mart's classes in DuckDB (it never holds the mart); the
+    privacy report and the bench in polars: the same figures, units spanning periods, null
+    quasi-identifiers and null order values (last) included."""
+    import duckdb
+    import numpy as np
+
+    from expectations.disclosure import class_sizes_sql, risk_of_classes
+
+    rng = np.random.default_rng(7)
+    n = 5_000
+    frame = pl.DataFrame({
+        "unit": rng.integers(0, 1_500, n).astype(str),
+        "period": pl.Series(rng.integers(2019, 2027, n)).set(
+            pl.Series(rng.random(n) < 0.05), None),
+        "tier": pl.Series(rng.choice(["bronze", "silver", "gold"], n)).set(
+            pl.Series(rng.random(n) < 0.05), None),
+        "area": rng.choice([f"GB-{i}" for i in range(40)], n),
+    }).unique(["unit", "period"], keep="first")  # one row per unit and period, as the marts
+    qis = ["period", "tier", "area"]
+    expected = row_level_risk(frame, table="t", unit="contract", unit_key="unit",
+                              quasi_identifiers=qis, order_by=["period"], k=10,
+                              max_unique_share=0.5)
+    con = duckdb.connect()
+    con.register("mart", frame.to_arrow())
+    sizes = con.sql(class_sizes_sql("mart", unit_key="unit", quasi_identifiers=qis,
+                                    order_by=["period"])).pl()["size"]
+    got = risk_of_classes(sizes, table="t", unit="contract", k=10, max_unique_share=0.5)
+    assert got == expected
+    assert expected.units == frame["unit"].n_unique() and expected.unique_units > 0
+
+
 def test_aggregate_risk_ignores_empty_cells() -> None:
     frame = pl.DataFrame({"claims": [0, 0, 12, 3, 40, None]})
     risk = aggregate_risk(frame, table="t", unit="claim", count_column="claims", k=10)

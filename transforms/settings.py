@@ -189,6 +189,16 @@ def bound_duckdb(con: object, memory_limit: str | None = None) -> None:
                 raise
 
 
+def gate_batch_rows() -> int:
+    """Rows of a mart the gate reads, scans and hands to Great Expectations at a time
+    (PIPELINE_GATE_BATCH_ROWS): its memory is one batch's (and its pandas copy), whatever the
+    mart's size. A larger mart is validated in parts, each its own result in Data Docs."""
+    return max(1_000, int(os.environ.get("PIPELINE_GATE_BATCH_ROWS", str(GATE_BATCH_ROWS))))
+
+
+GATE_BATCH_ROWS = 1_000_000
+
+
 def gate_window_batch() -> int:
     """Substrings of mart text fingerprinted per batch by the gate's raw-value matcher
     (PIPELINE_GATE_WINDOW_BATCH): bounds its memory whatever the marts' text volume (about
