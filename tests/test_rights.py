@@ -772,6 +772,65 @@ def test_erasures_of_one_run_are_one_batch_with_counts_per_request(world: dict, 
         con.close()
 
 
+def test_a_batch_beyond_duckdb_s_memory_is_applied_in_halves(world: dict, tmp_path: Path,
+                                                             monkeypatch, caplog) -> None:
+    """A batch whose transaction runs out of DuckDB's memory limit (as 625 erasures did at 3M
+    contracts under the rights step's 512MB) is rolled back and applied again as two halves,
+    each all or nothing, instead of failing every run: the same statuses as one batch (the
+    third request, about the first subject, finds nothing left), the subjects gone, no
+    request failed. The out-of-memory error is planted inside the real transaction, after the
+    batch's deletes, so that the rollback is DuckDB's."""
+    from transforms.rights import erasure
+
+    book = _copy_of(world, tmp_path)
+    day = date(2026, 11, 29)
+    a, o = world["subjects"]["A"], world["subjects"]["O"]
+    write_dpo(book.landing, day, [
+        {"request_id": "DSR-990041", "request_type": "erasure", "received_date": "2026-11-29",
+         "customer_number": a},
+        {"request_id": "DSR-990042", "request_type": "erasure", "received_date": "2026-11-29",
+         "customer_number": o},
+        {"request_id": "DSR-990043", "request_type": "erasure", "received_date": "2026-11-29",
+         "contract_number": world["people"]["A"]["contract_number"]}])
+    book.ingest()
+    sizes: list[int] = []
+    real = erasure.delete_warehouse_rows
+
+    def deletes_then_runs_out(con: duckdb.DuckDBPyConnection, batch: list) -> dict:
+        sizes.append(len(batch))
+        out = real(con, batch)
+        if len(batch) == 3:
+            raise duckdb.OutOfMemoryException("Out of Memory Error: planted")
+        return out
+
+    monkeypatch.setattr(erasure, "delete_warehouse_rows", deletes_then_runs_out)
+    report = rights.process_requests(book.landing, book.quarantine, book.warehouse, book.keys,
+                                     day)
+    assert sizes == [3, 1, 2]
+    assert report.statuses == {"done": 2, "no_match": 1}, report.statuses
+    statuses = _statuses(book)
+    assert [statuses[r][1] for r in ("DSR-990041", "DSR-990042", "DSR-990043")] == \
+        ["done", "done", "no_match"]
+    assert "applying them in two halves" in caplog.text
+    assert not list(book.landing.rglob(f"*{raw_rewrite.TMP_SUFFIX}"))
+    frame = pl.concat([pl.read_csv(p, infer_schema=False) for p in
+                       book.landing.glob("policy_admin/*/contracts.csv")])
+    assert not {a, o} & set(frame["customer_number"].to_list())
+
+
+def test_only_duckdb_s_memory_limit_splits_a_batch() -> None:
+    try:
+        try:
+            raise duckdb.OutOfMemoryException("Out of Memory Error")
+        except duckdb.OutOfMemoryException:
+            raise duckdb.TransactionException("Current transaction is aborted") from None
+    except duckdb.TransactionException as exc:
+        masked = exc
+    assert rights.out_of_memory(masked)  # its context is the out-of-memory error
+    assert not rights.out_of_memory(duckdb.TransactionException("conflict"))
+    assert not rights.out_of_memory(OSError("disk full"))
+
+
 def test_the_sweep_skips_an_unchanged_raw_zone_and_runs_when_it_changes(
         world: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A daily run with nothing new does not parse the raw zone again for erased subjects

@@ -259,17 +259,17 @@ def remove_rows(con: duckdb.DuckDBPyConnection, entity: Entity, delivery_date: d
             f"and f.{DELIVERY_COLUMN} = ? group by all", [delivery_date])
     finally:
         con.unregister("_removed_fingerprints")
-    try:
-        if con.execute(f"select count(*) from {LEFT} where {OCCURRENCES} < 0").fetchall()[0][0]:
-            return False
-        con.execute(f"delete from {table} where {DELIVERY_COLUMN} = ? and exists (select 1 "
-                    f"from {LEFT} l where {_same('l', table)} "
-                    f"and l.chars = {table}.chars)", [delivery_date])
-        con.execute(f"insert into {table} ({_columns()}, {OCCURRENCES}, {DELIVERY_COLUMN}, "
-                    f"{KEY_VERSION_COLUMN}) select {_columns()}, {OCCURRENCES}, ?, ? "
-                    f"from {LEFT} where {OCCURRENCES} > 0", [delivery_date, keys.key_version])
-    finally:
+    if con.execute(f"select count(*) from {LEFT} where {OCCURRENCES} < 0").fetchall()[0][0]:
         con.execute(f"drop table if exists {LEFT}")
+        return False
+    con.execute(f"delete from {table} where {DELIVERY_COLUMN} = ? and exists (select 1 "
+                f"from {LEFT} l where {_same('l', table)})", [delivery_date])
+    con.execute(f"insert into {table} ({_columns()}, {OCCURRENCES}, {DELIVERY_COLUMN}, "
+                f"{KEY_VERSION_COLUMN}) select {_columns()}, {OCCURRENCES}, ?, ? "
+                f"from {LEFT} where {OCCURRENCES} > 0", [delivery_date, keys.key_version])
+    # not in a `finally`: after a failed statement the transaction is aborted, the drop would
+    # fail too and hide the cause (the caller's rollback drops the temporary table)
+    con.execute(f"drop table if exists {LEFT}")
     return True
 
 

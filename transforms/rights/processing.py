@@ -392,15 +392,29 @@ def apply_erasures(ctx: Context, report: ProcessReport) -> None:
     are held in memory and staged in the warehouse, and a failure sends the whole batch to
     `failed` (retried next run). A run's requests fit in one batch (the feed brings a few
     hundred); a backlog is cut.
+    A batch whose transaction does not fit in DuckDB's memory limit is applied again as two
+    halves, each all or nothing (down to single requests), rather than failed: at 3M contracts
+    the daily feed's 625 erasures in one transaction ran out of the rights step's 512MB every
+    time, so that they were retried, and failed, run after run. Each half reads the raw zone
+    again: the price of staying within the limit.
     Applied after the run's other requests: a later request of the same run about an erased
     subject is answered as of before the erasure (counts only; its rows go with the erasure).
     """
     pending, ctx.erasures = ctx.erasures, []
-    for start in range(0, len(pending), ERASURE_BATCH):
-        batch = pending[start:start + ERASURE_BATCH]
+    queue = [pending[start:start + ERASURE_BATCH]
+             for start in range(0, len(pending), ERASURE_BATCH)]
+    while queue:
+        batch = queue.pop(0)
         try:
             results = erase_batch(ctx.con, ctx.keys, ctx.zone, ctx.as_of, batch)
         except Exception as exc:  # never a crash, never a partial erasure
+            if out_of_memory(exc) and len(batch) > 1:
+                half = len(batch) // 2
+                log.warning("%d erasure requests did not fit in DuckDB's memory limit in one "
+                            "transaction (nothing changed); applying them in two halves",
+                            len(batch))
+                queue[:0] = [batch[:half], batch[half:]]
+                continue
             log.error("%d erasure requests: %s; nothing changed, retried next run", len(batch),
                       type(exc).__name__)
             for item in batch:
@@ -411,6 +425,20 @@ def apply_erasures(ctx: Context, report: ProcessReport) -> None:
             report.statuses[status] += 1
             report.erasures += status == "done"
             report.rows_erased += rows
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """Whether DuckDB's memory limit caused `exc`: an OutOfMemoryException, raised or behind
+    what it set off (a statement after it in the aborted transaction fails with a
+    TransactionException whose context is the OutOfMemoryException)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, duckdb.OutOfMemoryException):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def process_requests(landing: Path, quarantine: Path, warehouse: Path, keys: DomainKeys,
