@@ -14,19 +14,24 @@ import math
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
+import psycopg2
 import pytest
 
 from transforms.classification import load
 from transforms.privacy.identifiers import FORMATS
-from transforms.sources import generate, landing_book, shards
+from transforms.sources import generate, landing_book, postgres_server, shards
 from transforms.sources.common import rng_for, sequential_ids
+from transforms.sources.deliveries import History
 from transforms.sources.generate import build_history, generate_book, main
 from transforms.sources.people import build_pools
+from transforms.sources.policy_admin_extract import extract
 
 AS_OF = date(2026, 11, 26)
 SEED = 7
@@ -50,7 +55,7 @@ def files_of(root: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def sharded(tmp_path_factory: pytest.TempPathFactory) -> dict:
+def sharded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("sharded")
     summary = generate_book(root / "landing", CONTRACTS, 3, AS_OF, SEED, horizon=HORIZON,
                             shard_contracts=SHARD)
@@ -58,7 +63,7 @@ def sharded(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 @pytest.fixture(scope="module")
-def histories() -> list:
+def histories() -> list[History]:
     """The three shards' histories in memory (what each shard appends to the files)."""
     pools = build_pools(SEED)
     return [build_history(SEED, s.contracts, AS_OF, shard=s, pools=pools)
@@ -168,7 +173,7 @@ def test_a_book_of_one_shard_is_what_the_generator_always_wrote(tmp_path: Path) 
 
 # --- a sharded book -----------------------------------------------------------------------------
 
-def test_identifiers_are_unique_across_the_book_and_in_format(sharded: dict) -> None:
+def test_identifiers_are_unique_across_the_book_and_in_format(sharded: dict[str, Any]) -> None:
     truth = json.loads((sharded["root"] / "synthetic_truth" / AS_OF.isoformat()
                         / "defects.json").read_text(encoding="utf-8"))
     first = truth["deliveries"][0]
@@ -197,7 +202,7 @@ def test_identifiers_are_unique_across_the_book_and_in_format(sharded: dict) -> 
     assert sharded["summary"]["shards"] == 3
 
 
-def test_shards_issue_disjoint_numbers(histories: list) -> None:
+def test_shards_issue_disjoint_numbers(histories: list[History]) -> None:
     columns = {
         "contract_number": lambda h: h.book.contracts["contract_number"],
         "customer_number": lambda h: h.book.customers["customer_number"],
@@ -214,7 +219,7 @@ def test_shards_issue_disjoint_numbers(histories: list) -> None:
         assert values.str.contains(FORMATS[name]).all(), name
 
 
-def test_shards_share_the_books_dealers_and_repairers(histories: list) -> None:
+def test_shards_share_the_books_dealers_and_repairers(histories: list[History]) -> None:
     """One network per book: as many distinct dealers and repairers as a book of this size has,
     not a network per shard."""
     dealers = pl.concat([h.book.contracts["dealer_id"] for h in histories]).drop_nulls()
@@ -223,7 +228,8 @@ def test_shards_share_the_books_dealers_and_repairers(histories: list) -> None:
     assert repairers.n_unique() <= min(max(30, CONTRACTS // 150), 80_000)
 
 
-def test_append_day_of_a_sharded_book_is_byte_identical(sharded: dict, tmp_path: Path) -> None:
+def test_append_day_of_a_sharded_book_is_byte_identical(sharded: dict[str, Any],
+                                                         tmp_path: Path) -> None:
     landing = tmp_path / "landing"
     generate_book(landing, CONTRACTS, 2, AS_OF - timedelta(days=1), SEED, horizon=HORIZON,
                   shard_contracts=SHARD)
@@ -237,7 +243,7 @@ def test_append_day_of_a_sharded_book_is_byte_identical(sharded: dict, tmp_path:
         assert mine[rel] == whole[rel], rel
 
 
-def test_another_shard_count_is_another_book(sharded: dict, tmp_path: Path) -> None:
+def test_another_shard_count_is_another_book(sharded: dict[str, Any], tmp_path: Path) -> None:
     landing = tmp_path / "landing"
     shutil.copytree(sharded["landing"], landing)
     with pytest.raises(landing_book.LandingBookError, match="another book .* in 3 shards"):
@@ -260,7 +266,7 @@ def test_a_failed_generation_leaves_no_file_that_looks_complete(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real = generate.build_history
 
-    def fail_on_the_last_shard(seed: int, contracts: int, as_of: date, **kw: object):
+    def fail_on_the_last_shard(seed: int, contracts: int, as_of: date, **kw: Any) -> History:
         if kw["shard"].index == 2:
             raise RuntimeError("planted failure")
         return real(seed, contracts, as_of, **kw)
@@ -275,9 +281,7 @@ def test_a_failed_generation_leaves_no_file_that_looks_complete(
 # --- the policy-admin database ------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def postgres() -> object:
-    from transforms.sources import postgres_server
-
+def postgres() -> Iterator[postgres_server.Server]:
     base = Path(tempfile.mkdtemp(prefix="pipeline-pg-shards-"))
     base.chmod(0o755)  # the server runs as `postgres` when the tests run as root
     try:
@@ -294,11 +298,7 @@ def postgres() -> object:
 
 
 def test_a_sharded_book_loaded_into_the_database_extracts_to_the_same_files(
-        sharded: dict, postgres: object, tmp_path: Path) -> None:
-    import psycopg2
-
-    from transforms.sources.policy_admin_extract import extract
-
+        sharded: dict[str, Any], postgres: postgres_server.Server, tmp_path: Path) -> None:
     con = psycopg2.connect(postgres.dsn)
     try:
         generate_book(tmp_path / "landing", CONTRACTS, 3, AS_OF, SEED, horizon=HORIZON,

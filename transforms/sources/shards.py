@@ -88,9 +88,9 @@ class Shard:
 
     book_seed: int
     book_contracts: int
+    contracts: int
     index: int = 0
     count: int = 1
-    contracts: int = 0
     before: int = 0
 
     @property
