@@ -8,5 +8,6 @@ the landing zone, as documented in docs/source-contract.md.
 Entry point: `python -m transforms.sources.generate` or
 `transforms.sources.generate.generate_book`. Modules, in the order the book is built:
 common (helpers), geography, people, vehicles, banking, contracts, claims, quotes, dpo,
-deliveries (cutting and writing deliveries), defects (planting and recording them), generate.
+deliveries (cutting and writing deliveries), defects (planting and recording them), shards (a
+large book built in parts, and the numbers each part issues), generate.
 """

@@ -26,9 +26,10 @@ import numpy as np
 import polars as pl
 
 from transforms.sources.banking import ibans
-from transforms.sources.common import prefixed, rng_for, sequential_ids, weighted_choice
+from transforms.sources.common import prefixed, rng_for, weighted_choice
 from transforms.sources.contracts import Book
 from transforms.sources.geography import FR_DEPARTEMENTS, UK_AREAS, region_centroids
+from transforms.sources.shards import CLAIM_NUMBERS, TRANSACTION_IDS, Shard, issue
 
 COMPONENTS = ["engine", "gearbox", "turbo", "electrics", "cooling", "fuel_system", "suspension",
               "brakes", "air_conditioning", "battery", "clutch", "steering", "hybrid_system",
@@ -151,11 +152,11 @@ def build_claims(seed: int, book: Book) -> ClaimsHistory:
 
     claim_no = np.empty(n, dtype=np.int64)
     order = np.lexsort((np.arange(n), notif))
-    claim_no[order] = sequential_ids(srng, n, 10_000_000 + int(srng.integers(0, 2_000_000)), 1.3)
+    claim_no[order] = issue(srng, n, CLAIM_NUMBERS, book.shard)
     claim_numbers = prefixed("CLM-", claim_no, 8)
 
     life = _simulate_lives(rng_for(seed, "claims/lifecycle"), notif, total, declined, prod)
-    repairers = _repairers(rng_for(seed, "claims/repairers"), c.height, gb)
+    repairers = _repairers(rng_for(seed, "claims/repairers"), book.shard, c.height, gb)
     rrng = rng_for(seed, "claims/text")
     pays_customer = rrng.random(n) < 0.15
     payee = pl.select(pl.when(pl.Series(pays_customer)).then(c["iban"].gather(k))
@@ -186,7 +187,8 @@ def build_claims(seed: int, book: Book) -> ClaimsHistory:
     claims = _with_descriptions(rrng, claims, c, k)
 
     ledger = life.ledger
-    transactions = _transactions(rng_for(seed, "claims/ids"), ledger, claim_numbers, payee)
+    transactions = _transactions(rng_for(seed, "claims/ids"), book.shard, ledger, claim_numbers,
+                                 payee)
     return ClaimsHistory(claims=claims, status_events=life.status, transactions=transactions)
 
 
@@ -272,13 +274,13 @@ def _simulate_lives(rng: np.random.Generator, notif: np.ndarray, total: np.ndarr
     return _Lives(ledger=ledger, status=status)
 
 
-def _transactions(rng: np.random.Generator, ledger: dict[str, np.ndarray],
+def _transactions(rng: np.random.Generator, shard: Shard, ledger: dict[str, np.ndarray],
                   claim_numbers: pl.Series, payee: pl.Series) -> pl.DataFrame:
     """The ledger as the claims system's transaction table, numbered in booking order."""
     order = np.lexsort((ledger["seq"], ledger["claim"], ledger["day"]))
     led = {k: v[order] for k, v in ledger.items()}
     m = len(order)
-    ids = sequential_ids(rng, m, 1_000_000_000 + int(rng.integers(0, 500_000_000)), 1.6)
+    ids = issue(rng, m, TRANSACTION_IDS, shard)
     is_payment = led["kind"] == 1
     claim = led["claim"]
     return pl.DataFrame({
@@ -294,15 +296,29 @@ def _transactions(rng: np.random.Generator, ledger: dict[str, np.ndarray],
     })
 
 
-def _repairers(rng: np.random.Generator, n_contracts: int, gb: np.ndarray) -> pl.DataFrame:
-    """The repairer of each claim from a per-country network with a long-tailed share."""
+def _repairer_network(rng: np.random.Generator, n_contracts: int) -> tuple[pl.DataFrame, int]:
+    """The repairers (number and bank account), GB first, and how many are in GB."""
     total = min(max(30, n_contracts // 150), 80_000)  # R + 5 digits
     numbers = 10_000 + rng.choice(90_000, size=total, replace=False)
     n_gb = int(total * 0.7)
     network_gb = np.zeros(total, dtype=bool)
     network_gb[:n_gb] = True
-    network = pl.DataFrame({"repairer_id": prefixed("R", numbers, 5),
-                            "iban": ibans(rng, network_gb)})
+    return pl.DataFrame({"repairer_id": prefixed("R", numbers, 5),
+                         "iban": ibans(rng, network_gb)}), n_gb
+
+
+def _repairers(rng: np.random.Generator, shard: Shard, n_contracts: int,
+               gb: np.ndarray) -> pl.DataFrame:
+    """The repairer of each claim from a per-country network with a long-tailed share.
+
+    A sharded book's network is the book's (its own stream, sized by the book's contracts), the
+    same in every shard: a repairer number never stands for two repairers."""
+    if shard.sharded:
+        network, n_gb = _repairer_network(rng_for(shard.book_seed, "claims/repairer_network"),
+                                          shard.book_contracts)
+    else:
+        network, n_gb = _repairer_network(rng, n_contracts)
+    total = network.height
     n = len(gb)
     pick_gb = weighted_choice(rng, 1.0 / np.arange(1, n_gb + 1) ** 0.7, n)
     pick_fr = n_gb + weighted_choice(rng, 1.0 / np.arange(1, total - n_gb + 1) ** 0.7, n)

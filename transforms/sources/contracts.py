@@ -27,11 +27,11 @@ from transforms.sources.common import (
     pick,
     prefixed,
     rng_for,
-    sequential_ids,
     weighted_choice,
     year_month_day,
 )
 from transforms.sources.people import Pools, make_people
+from transforms.sources.shards import CONTRACT_NUMBERS, CUSTOMER_NUMBERS, Shard, issue, whole_book
 from transforms.sources.vehicles import (
     FUELS,
     draw_fuel,
@@ -74,6 +74,7 @@ class Book:
     customers: pl.DataFrame
     contracts: pl.DataFrame
     as_of: int
+    shard: Shard  # which part of the book this is (numbering, networks): transforms/sources/shards
 
 
 def start_day_weights(first: int, last: int, gb: bool) -> np.ndarray:
@@ -161,8 +162,11 @@ def _zipf_pick(rng: np.random.Generator, pool: np.ndarray, n: int) -> np.ndarray
     return pool[weighted_choice(rng, weights, n)]
 
 
-def build_book(seed: int, n_contracts: int, as_of: int, pools: Pools) -> Book:
-    """Customers and contracts of a book holding `n_contracts` contracts started by `as_of`."""
+def build_book(seed: int, n_contracts: int, as_of: int, pools: Pools,
+               shard: Shard | None = None) -> Book:
+    """Customers and contracts of a book holding `n_contracts` contracts started by `as_of`
+    (or of one `shard` of a larger book: `seed` is then the shard's)."""
+    shard = shard or whole_book(seed, n_contracts)
     rng = rng_for(seed, "policy_admin/structure")
     h0 = day_number(HISTORY_START)
     sizes = _customer_sizes(rng, n_contracts)
@@ -234,7 +238,10 @@ def build_book(seed: int, n_contracts: int, as_of: int, pools: Pools) -> Book:
     channel = (prng.random(n_contracts)[:, None] > cdf).sum(axis=1).clip(0, 3)
     channel = np.where(pos > 0, np.where(prng.random(n_contracts) < 0.5, 1, channel[heads[chain]]),
                        channel)
-    dealers_gb, dealers_fr = _dealers(prng, n_contracts)
+    # a sharded book's dealers are the book's, the same in every shard
+    dealers_gb, dealers_fr = (
+        _dealers(rng_for(shard.book_seed, "policy_admin/dealers"), shard.book_contracts)
+        if shard.sharded else _dealers(prng, n_contracts))
     chain_dealer = np.where(chain_gb, _zipf_pick(prng, dealers_gb, n_chain),
                             _zipf_pick(prng, dealers_fr, n_chain))
     premium = premium_cents(product, tier, vehicle_age, mileage,
@@ -269,7 +276,7 @@ def build_book(seed: int, n_contracts: int, as_of: int, pools: Pools) -> Book:
                          np.where(gb_cust, "GB", "FR"), first_start, pools)
     order = np.lexsort((np.arange(n_cust), first_start))
     numbers = np.empty(n_cust, dtype=np.int64)
-    numbers[order] = sequential_ids(rng, n_cust, 10_000_000 + int(rng.integers(0, 500_000)), 2.2)
+    numbers[order] = issue(rng, n_cust, CUSTOMER_NUMBERS, shard)
     customers = people.with_columns(
         customer_number=prefixed("C", numbers, 8),
         iban=ibans(rng_for(seed, "policy_admin/iban"), gb_cust),
@@ -278,8 +285,8 @@ def build_book(seed: int, n_contracts: int, as_of: int, pools: Pools) -> Book:
 
     order = np.lexsort((cust, start))
     contract_numbers = np.empty(n_contracts, dtype=np.int64)
-    first_number = 1_000_000 + int(rng.integers(0, 90_000))
-    contract_numbers[order] = sequential_ids(rng, n_contracts, first_number, 2.5)
+    contract_numbers[order] = issue(rng, n_contracts, CONTRACT_NUMBERS, shard,
+                                    need=shard.book_contracts)
 
     vehicles = pl.DataFrame({
         "vin": vin,
@@ -329,4 +336,4 @@ def build_book(seed: int, n_contracts: int, as_of: int, pools: Pools) -> Book:
         }),
     ], how="horizontal")
     return Book(customers=customers.with_columns(_cust=pl.int_range(n_cust)),
-                contracts=contracts, as_of=as_of)
+                contracts=contracts, as_of=as_of, shard=shard)

@@ -8,14 +8,20 @@ a claim's status is the one it had that day, a transaction is listed on its own 
 Files are written with the classification's columns in its order (typed frames, formatted
 here: ISO dates, `true`/`false`, empty for null, amounts with two decimals) and the manifest
 is written last, atomically, so that a folder without `_manifest.json` is still incomplete.
+A book generated in shards (transforms/sources/shards.py) appends each shard's rows to the same
+files (`DeliveryFiles`): each is complete, renamed into place, before its manifest is written.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+from typing import BinaryIO
 
 import polars as pl
 
@@ -76,7 +82,7 @@ def categorical_history(h: History, classification: Classification) -> History:
 
     return History(
         book=Book(customers=cat(h.book.customers), contracts=cat(h.book.contracts),
-                  as_of=h.book.as_of),
+                  as_of=h.book.as_of, shard=h.book.shard),
         claims=ClaimsHistory(claims=cat(h.claims.claims),
                              status_events=cat(h.claims.status_events),
                              transactions=cat(h.claims.transactions)),
@@ -142,14 +148,24 @@ def decimal_columns(classification: Classification, system: str, name: str) -> l
     return [c.name for c in classification.entity(system, name).columns if c.type == "decimal"]
 
 
-def write_csv(frame: pl.DataFrame, path: Path, decimals: list[str]) -> tuple[int, str]:
-    """Write one delivery file (internal columns dropped); return (rows, sha256)."""
+def append_csv(frame: pl.DataFrame, handle: BinaryIO, decimals: list[str], *,
+               header: bool) -> int:
+    """Write a delivery frame's rows (internal columns dropped) to an open binary file, after
+    the header when `header`; return the rows written. Every value is formatted on its own
+    (quoting, dates, amounts), so rows appended in parts give the bytes of one write."""
     public = frame.select([c for c in frame.columns if not c.startswith("_")])
     public = public.with_columns([format_cents(c) for c in decimals])
+    public.write_csv(handle, include_header=header, date_format="%Y-%m-%d", line_terminator="\n")
+    return public.height
+
+
+def write_csv(frame: pl.DataFrame, path: Path, decimals: list[str]) -> tuple[int, str]:
+    """Write one delivery file (internal columns dropped); return (rows, sha256)."""
     with atomic_write(path) as tmp:
-        public.write_csv(tmp, date_format="%Y-%m-%d", line_terminator="\n")
+        with open(tmp, "wb") as handle:
+            rows = append_csv(frame, handle, decimals, header=True)
         digest = file_sha256(tmp)
-    return public.height, digest
+    return rows, digest
 
 
 def write_manifest(folder: Path, system: str, delivery_date: str,
@@ -157,3 +173,86 @@ def write_manifest(folder: Path, system: str, delivery_date: str,
     """The manifest, written last and atomically: its presence means the delivery is whole."""
     doc = {"system": system, "delivery_date": delivery_date, "files": files}
     write_text_atomic(folder / MANIFEST, json.dumps(doc, indent=2) + "\n")
+
+
+@dataclass(frozen=True)
+class WrittenDelivery:
+    """One delivery folder once complete: its files' rows and SHA-256 (as in its manifest) and
+    sizes."""
+
+    delivery_date: date
+    system: str
+    folder: Path
+    files: dict[str, dict[str, object]]
+    sizes: dict[str, int]
+
+
+class DeliveryFiles:
+    """The delivery files of one generation, filled shard by shard.
+
+    Why: a book generated in shards appends every shard's rows to each delivery file. A file is
+    written beside its final name (`<name>.csv.part`): the header and the first shard's rows,
+    then each later shard's appended. Only when every shard is in does `finish` rename the
+    files into place and then write each folder's manifest, with the rows and SHA-256 of the
+    complete files. A failed generation leaves no file under a final name and no manifest
+    (`discard` removes the temporary files, and the folders it leaves empty).
+    """
+
+    SUFFIX = ".part"
+
+    def __init__(self, out_dir: Path, dates: list[date], systems: list[str],
+                 classification: Classification) -> None:
+        self.out_dir = Path(out_dir)
+        self.dates = list(dates)
+        self.systems = list(systems)
+        self._entities = [(s, e) for s, e in ENTITIES if s in self.systems]
+        self._decimals = {(s, e): decimal_columns(classification, s, e)
+                          for s, e in self._entities}
+        self._rows: dict[tuple[date, Entity], int] = {}  # rows appended so far, per file
+
+    def _path(self, day: date, entity: Entity) -> Path:
+        return self.out_dir / entity[0] / day.isoformat() / f"{entity[1]}.csv"
+
+    def _part(self, day: date, entity: Entity) -> Path:
+        path = self._path(day, entity)
+        return path.with_name(path.name + self.SUFFIX)
+
+    def append(self, day: date, frames: dict[Entity, pl.DataFrame]) -> None:
+        """Append one shard's frames of `day` to its files (nothing if `day` is not written)."""
+        if day not in self.dates:
+            return
+        for entity in self._entities:
+            part = self._part(day, entity)
+            first = (day, entity) not in self._rows
+            if first:
+                part.parent.mkdir(parents=True, exist_ok=True)
+                self._rows[(day, entity)] = 0
+            with open(part, "wb" if first else "ab") as handle:
+                self._rows[(day, entity)] += append_csv(frames[entity], handle,
+                                                        self._decimals[entity], header=first)
+
+    def finish(self) -> list[WrittenDelivery]:
+        """Rename every complete file into place, then write each folder's manifest (last)."""
+        written = []
+        for day in self.dates:
+            for system in self.systems:
+                files: dict[str, dict[str, object]] = {}
+                sizes: dict[str, int] = {}
+                for entity in (e for e in self._entities if e[0] == system):
+                    part, path = self._part(day, entity), self._path(day, entity)
+                    digest = file_sha256(part)
+                    os.replace(part, path)
+                    files[path.name] = {"rows": self._rows[(day, entity)], "sha256": digest}
+                    sizes[path.name] = path.stat().st_size
+                folder = self.out_dir / system / day.isoformat()
+                write_manifest(folder, system, day.isoformat(), files)
+                written.append(WrittenDelivery(day, system, folder, files, sizes))
+        return written
+
+    def discard(self) -> None:
+        """Remove the temporary files of a generation that failed, and folders left empty."""
+        for day, entity in self._rows:
+            part = self._part(day, entity)
+            part.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # not empty (another file, a manifest): kept
+                part.parent.rmdir()

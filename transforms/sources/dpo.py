@@ -16,9 +16,10 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from transforms.sources.common import prefixed, rng_for, sequential_ids, weighted_choice
+from transforms.sources.common import prefixed, rng_for, weighted_choice
 from transforms.sources.contracts import Book
 from transforms.sources.people import Pools, make_people
+from transforms.sources.shards import CHANGE_IDS, REQUEST_IDS, issue
 
 REQUEST_TYPES = ["erasure", "objection", "consent_withdrawal", "restriction", "access"]
 _REQUEST_WEIGHTS = [25, 20, 20, 15, 20]
@@ -104,7 +105,7 @@ def build_subject_requests(seed: int, book: Book, quotes: pl.DataFrame,
     requests = pl.concat([requests, later])
     order = np.lexsort((np.arange(requests.height), requests["_day"].to_numpy()))
     ids = np.empty(requests.height, dtype=np.int64)
-    ids[order] = sequential_ids(rng, requests.height, 100_000 + int(rng.integers(0, 300_000)), 1.5)
+    ids[order] = issue(rng, requests.height, REQUEST_IDS, book.shard)
     requests = requests.with_columns(
         request_id=prefixed("DSR-", ids, 6),
         received_date=pl.col("_day").cast(pl.Date),
@@ -201,7 +202,7 @@ def build_consent_changes(seed: int, book: Book, requests: pl.DataFrame) -> pl.D
         per_channel.append(_consent_states(pl.concat(frames, how="vertical_relaxed")))
     events = pl.concat(per_channel, how="vertical_relaxed")
     events = events.sort("_day", "_cust", "channel", maintain_order=True)
-    ids = sequential_ids(rng, events.height, 10_000_000 + int(rng.integers(0, 5_000_000)), 1.4)
+    ids = issue(rng, events.height, CHANGE_IDS, book.shard)
     return events.with_columns(
         change_id=prefixed("CC", ids, 8),
         customer_number=customers["customer_number"].gather(events["_cust"].to_numpy()),

@@ -1,7 +1,8 @@
 """Generate the synthetic insurer's daily deliveries into the landing zone.
 
     python -m transforms.sources.generate --out data/landing --contracts 50000 --days 3 \\
-        --as-of 2026-11-26 --seed 42 [--horizon-days 7] [--force | --if-missing]
+        --as-of 2026-11-26 --seed 42 [--horizon-days 7] [--force | --if-missing] \\
+        [--shard-contracts 1000000]
     python -m transforms.sources.generate --out data/landing --append-day
 
 The same seed and parameters give byte-identical files. `--days N` writes deliveries for
@@ -14,8 +15,19 @@ counts the contracts started by the horizon), so that later days exist for the s
 `--append-day` adds the next day's deliveries to an existing landing zone, byte-identical to
 what one generation up to that day writes for it (transforms/sources/landing_book.py keeps the
 book's parameters in `<out>/_book.json`). `--if-missing` keeps an existing landing zone only
-when it holds the same book (seed, contracts, first delivery), adding the days up to as_of if
-they are missing; another book is refused (exit 2) rather than silently kept.
+when it holds the same book (seed, contracts, shards, first delivery), adding the days up to
+as_of if they are missing; another book is refused (exit 2) rather than silently kept.
+
+A book of more than `--shard-contracts` contracts (default 1,000,000) is built in shards of
+near-equal size, one after the other (transforms/sources/shards.py): each shard builds its own
+history, appends its rows of every delivery date to the files and is dropped before the next,
+so that memory stays about one shard's (1.9 GiB at 1M contracts) instead of growing with the
+book (19 GB at 10M). The defects are planted in shard 0, whose rows come first in every file;
+each shard numbers its contracts, customers, claims... in its own block of each number's
+format, so that they stay unique and keep their width up to the limit of 10,000,000 contracts
+(contract numbers are `OPW-` + 7 digits), above which a book is refused before anything is
+written. A book of one shard is byte-identical to what the generator wrote before shards. Each
+file is written beside its name and renamed when every shard is in; the manifest comes last.
 """
 
 from __future__ import annotations
@@ -26,16 +38,18 @@ import logging
 import shutil
 import sys
 import time
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from transforms.classification import load
+from transforms.classification import Classification, load
 from transforms.files import write_text_atomic
 from transforms.progress import Progress
 from transforms.sources import policy_admin_db as policy_admin
+from transforms.sources import shards
 from transforms.sources.claims import build_claims
 from transforms.sources.common import HISTORY_START, day_number, rng_for
 from transforms.sources.contracts import build_book
@@ -43,16 +57,15 @@ from transforms.sources.defects import KINDS, Defect, plant
 from transforms.sources.deliveries import (
     ENTITIES,
     SYSTEMS,
+    DeliveryFiles,
     History,
     categorical_history,
-    decimal_columns,
     delivery_frames,
-    write_csv,
-    write_manifest,
 )
 from transforms.sources.dpo import build_consent_changes, build_subject_requests
-from transforms.sources.people import build_pools
+from transforms.sources.people import Pools, build_pools
 from transforms.sources.quotes import build_quotes
+from transforms.sources.shards import DEFAULT_SHARD_CONTRACTS, BookTooLargeError, Shard, whole_book
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +74,19 @@ class DeliveryExistsError(FileExistsError):
     """A delivery folder to be written already exists; rerun with --force to replace it."""
 
 
-def build_history(seed: int, contracts: int, as_of: date) -> History:
+def build_history(seed: int, contracts: int, as_of: date, *, shard: Shard | None = None,
+                  pools: Pools | None = None) -> History:
     """The three source systems' whole history for one book (nothing written), to `as_of`
-    (the book's horizon)."""
-    pools = build_pools(seed)
-    book = build_book(seed, contracts, day_number(as_of), pools)
-    claims = build_claims(seed, book)
-    quotes = build_quotes(seed, book, pools)
-    requests = build_subject_requests(seed, book, quotes, pools)
-    consent = build_consent_changes(seed, book, requests)
+    (the book's horizon); or for one `shard` of a larger book (`contracts` its share, `seed`
+    the book's), with the book's name pools when given."""
+    shard = shard or whole_book(seed, contracts)
+    pools = pools or build_pools(seed)
+    own = shard.seed
+    book = build_book(own, contracts, day_number(as_of), pools, shard)
+    claims = build_claims(own, book)
+    quotes = build_quotes(own, book, pools)
+    requests = build_subject_requests(own, book, quotes, pools)
+    consent = build_consent_changes(own, book, requests)
     return History(book=book, claims=claims, quotes=quotes, consent_changes=consent,
                    subject_requests=requests)
 
@@ -78,41 +95,118 @@ def delivery_dates(as_of: date, days: int) -> list[date]:
     return [as_of - timedelta(days=days - 1 - i) for i in range(days)]
 
 
-def _truth_entry(d: date, full: bool, frames: dict[tuple[str, str], pl.DataFrame],
-                 defects: list[Defect], previous: date | None) -> dict[str, Any]:
+MENTIONS = ("name", "plate", "phone")
+MATCHES = ("customer", "prospect", "nobody")
+LISTED_MATCHES = ("prospect", "nobody")
+
+
+@dataclass
+class DayTruth:
+    """What the truth file records of one delivery date, gathered shard by shard.
+
+    The defects are shard 0's (the only one they are planted in: its rows come first in every
+    file, so their positions are the file's); the mentions and request matches are summed over
+    the shards, and a request's position is offset by the rows of the shards before it.
+    """
+
+    defects: list[Defect] = field(default_factory=list)
+    mentions: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MENTIONS, 0))
+    matches: dict[str, int] = field(default_factory=lambda: dict.fromkeys(MATCHES, 0))
+    request_rows: dict[str, list[int]] = field(
+        default_factory=lambda: {k: [] for k in LISTED_MATCHES})
+    requests_before: int = 0
+
+    def add(self, frames: dict[tuple[str, str], pl.DataFrame]) -> None:
+        mentions = frames[("claims", "claims")]["_mentions"].value_counts(sort=True)
+        for k in MENTIONS:
+            self.mentions[k] += int(mentions.filter(pl.col("_mentions") == k)["count"].sum())
+        match = frames[("dpo", "subject_requests")]["_match"]
+        matches = match.value_counts(sort=True)
+        for k in MATCHES:
+            self.matches[k] += int(matches.filter(pl.col("_match") == k)["count"].sum())
+        for i, m in enumerate(match.to_list()):
+            if m in self.request_rows:
+                self.request_rows[m].append(self.requests_before + i)
+        self.requests_before += match.len()
+
+
+def _truth_entry(d: date, full: bool, truth: DayTruth, previous: date | None) -> dict[str, Any]:
+    defects = truth.defects
     counts: dict[str, dict[str, int]] = {}
     for x in defects:
         per = counts.setdefault(f"{x.entity[0]}/{x.entity[1]}", {})
         per[x.kind] = per.get(x.kind, 0) + 1
-    mentions = frames[("claims", "claims")]["_mentions"].value_counts(sort=True)
-    match = frames[("dpo", "subject_requests")]["_match"]
-    matches = match.value_counts(sort=True)
     return {
         "delivery_date": d.isoformat(),
         "full_extract": full,
         "totals": {k: sum(1 for x in defects if x.kind == k) for k in KINDS},
         "counts": dict(sorted(counts.items())),
         "defects": [x.to_json(previous.isoformat() if previous else None) for x in defects],
-        "description_mentions": {
-            k: int(mentions.filter(pl.col("_mentions") == k)["count"].sum())
-            for k in ("name", "plate", "phone")},
-        "subject_request_matches": {
-            k: int(matches.filter(pl.col("_match") == k)["count"].sum())
-            for k in ("customer", "prospect", "nobody")},
-        "subject_request_rows": {
-            k: [i for i, m in enumerate(match.to_list()) if m == k]
-            for k in ("prospect", "nobody")},
+        "description_mentions": dict(truth.mentions),
+        "subject_request_matches": dict(truth.matches),
+        "subject_request_rows": {k: list(v) for k, v in truth.request_rows.items()},
     }
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What every shard of one generation shares."""
+
+    seed: int
+    horizon: date
+    dates: list[date]
+    classification: Classification
+    pools: Pools
+    keys: dict[tuple[str, str], str]
+    files: DeliveryFiles
+    truth: dict[date, DayTruth]
+    policy_admin_db: Any | None
+    progress: Progress
+
+
+def _generate_shard(run: _Run, shard: Shard) -> None:
+    """Build one shard's history, cut its frames for every date (planting the defects in shard
+    0), append them to the files (or load them into the database) and drop the history.
+
+    Dates inside the shard, in order: the defects planted on a day depend on the previous day's
+    frames of the same shard."""
+    history = categorical_history(build_history(run.seed, shard.contracts, run.horizon,
+                                                shard=shard, pools=run.pools),
+                                  run.classification)
+    previous: dict[tuple[str, str], pl.DataFrame] | None = None
+    previous_rows: dict[tuple[str, str], set[int]] | None = None
+    for i, d in enumerate(run.dates):
+        day = day_number(d)
+        frames = delivery_frames(history, run.classification, day, full=i == 0)
+        if shard.index == 0:
+            frames, defects = plant(rng_for(run.seed, f"defects/{d.isoformat()}"), frames,
+                                    run.keys, day, previous, previous_rows)
+            run.truth[d].defects = defects
+            previous = frames
+            previous_rows = {}
+            for x in defects:
+                previous_rows.setdefault(x.entity, set()).add(x.row)
+        if run.policy_admin_db is not None:
+            policy_admin.load_delivery(run.policy_admin_db, run.classification, d, {
+                name: frames[(policy_admin.SYSTEM, name)] for name in policy_admin.TABLES})
+        run.files.append(d, frames)
+        run.truth[d].add(frames)
+        run.progress.update(1)
 
 
 def generate_book(out_dir: Path, contracts: int = 50_000, days: int = 3,
                   as_of: date = date(2026, 11, 26), seed: int = 42, *, force: bool = False,
                   truth_dir: Path | None = None, horizon: date | None = None,
                   only: date | None = None, policy_admin_db: Any | None = None,
-                  write_files: bool = True) -> dict[str, Any]:
+                  write_files: bool = True,
+                  shard_contracts: int = DEFAULT_SHARD_CONTRACTS) -> dict[str, Any]:
     """Write `days` deliveries of every system under `out_dir` and the defect truth file.
 
     The history is built to `horizon` (default `as_of`), and recorded in `<out>/_book.json`.
+    A book of more than `shard_contracts` contracts is built in shards, one after the other,
+    each appended to the same files (transforms/sources/shards.py: memory stays one shard's);
+    a book of one shard is what the generator always wrote. A book too large for the contract
+    numbers' format is refused (BookTooLargeError) before anything is written.
     `only` writes that one delivery date's folders (the others are computed, as the defects
     planted on a day depend on the previous day's delivery, but not written): how
     `landing_book.append_day` adds a day byte-identical to a generation up to it.
@@ -136,6 +230,7 @@ def generate_book(out_dir: Path, contracts: int = 50_000, days: int = 3,
         raise ValueError(f"the book's horizon {horizon} precedes the as-of date {as_of}")
     if only is not None and only not in dates:
         raise ValueError(f"{only} is not one of the delivery dates {dates[0]}..{dates[-1]}")
+    plan = shards.plan(seed, contracts, shard_contracts)
     out_dir = Path(out_dir)
     truth_dir = Path(truth_dir) if truth_dir else out_dir.parent / "synthetic_truth"
     written = [d for d in dates if write_files and (only is None or d == only)]
@@ -151,67 +246,56 @@ def generate_book(out_dir: Path, contracts: int = 50_000, days: int = 3,
         shutil.rmtree(f)
 
     classification = load()
-    history = categorical_history(build_history(seed, contracts, horizon), classification)
     if policy_admin_db is not None:
         policy_admin.create_tables(policy_admin_db, classification, replace=True)
-    keys = {(s, e): classification.entity(s, e).key[0] for s, e in ENTITIES}
+    label = f"generate {contracts:,} contracts" + (f" in {len(plan)} shards"
+                                                   if len(plan) > 1 else "")
+    run = _Run(seed=seed, horizon=horizon, dates=dates, classification=classification,
+               pools=build_pools(seed),
+               keys={(s, e): classification.entity(s, e).key[0] for s, e in ENTITIES},
+               files=DeliveryFiles(out_dir, written, file_systems, classification),
+               truth={d: DayTruth() for d in dates}, policy_admin_db=policy_admin_db,
+               progress=Progress(label, total=len(plan) * len(dates),
+                                 unit="shard-days" if len(plan) > 1 else "days", every=1,
+                                 logger=log))
+    try:
+        for shard in plan:
+            _generate_shard(run, shard)
+        deliveries = run.files.finish()
+    except BaseException:
+        run.files.discard()
+        raise
+    run.progress.close()
+
     summary: dict[str, Any] = {"as_of": as_of.isoformat(), "seed": seed, "contracts": contracts,
-                               "days": days, "deliveries": [], "defects": {}}
-    truth: list[dict[str, Any]] = []
-    previous: dict[tuple[str, str], pl.DataFrame] | None = None
-    previous_rows: dict[tuple[str, str], set[int]] | None = None
-    progress = Progress(f"generate {contracts:,} contracts", total=len(dates), unit="days",
-                        every=1, logger=log)
-    for i, d in enumerate(dates):
-        day = day_number(d)
-        frames = delivery_frames(history, classification, day, full=i == 0)
-        frames, defects = plant(rng_for(seed, f"defects/{d.isoformat()}"), frames, keys, day,
-                                previous, previous_rows)
-        if policy_admin_db is not None:
-            policy_admin.load_delivery(policy_admin_db, classification, d, {
-                name: frames[(policy_admin.SYSTEM, name)] for name in policy_admin.TABLES})
-        for system in file_systems if d in written else []:
-            folder = out_dir / system / d.isoformat()
-            folder.mkdir(parents=True, exist_ok=True)
-            files: dict[str, dict[str, object]] = {}
-            sizes: dict[str, int] = {}
-            for s, name in ENTITIES:
-                if s != system:
-                    continue
-                path = folder / f"{name}.csv"
-                rows, sha = write_csv(frames[(s, name)], path, decimal_columns(classification,
-                                                                               s, name))
-                files[path.name] = {"rows": rows, "sha256": sha}
-                sizes[path.name] = path.stat().st_size
-            write_manifest(folder, system, d.isoformat(), files)
-            summary["deliveries"].append({
-                "delivery_date": d.isoformat(), "system": system, "path": str(folder),
-                "rows": {k: v["rows"] for k, v in files.items()}, "bytes": sizes,
-                "defects": {k: sum(1 for x in defects if x.kind == k and x.entity[0] == system)
-                            for k in KINDS},
-            })
-        summary["defects"][d.isoformat()] = {k: sum(1 for x in defects if x.kind == k)
-                                             for k in KINDS}
-        truth.append(_truth_entry(d, i == 0, frames, defects, dates[i - 1] if i else None))
-        previous = frames
-        previous_rows = {}
-        for x in defects:
-            previous_rows.setdefault(x.entity, set()).add(x.row)
-        progress.update(1)
-    progress.close()
+                               "days": days, "shards": len(plan), "deliveries": [],
+                               "defects": {}}
+    for w in deliveries:
+        summary["deliveries"].append({
+            "delivery_date": w.delivery_date.isoformat(), "system": w.system,
+            "path": str(w.folder), "rows": {k: v["rows"] for k, v in w.files.items()},
+            "bytes": w.sizes,
+            "defects": {k: sum(1 for x in run.truth[w.delivery_date].defects
+                               if x.kind == k and x.entity[0] == w.system) for k in KINDS},
+        })
+    for d in dates:
+        summary["defects"][d.isoformat()] = {
+            k: sum(1 for x in run.truth[d].defects if x.kind == k) for k in KINDS}
 
     truth_path = truth_dir / as_of.isoformat() / "defects.json"
     truth_path.parent.mkdir(parents=True, exist_ok=True)
     doc = {
         "as_of": as_of.isoformat(), "seed": seed, "contracts": contracts, "days": days,
         "row": "0-based position of the data row in its file, header excluded",
-        "deliveries": truth,
+        "deliveries": [_truth_entry(d, i == 0, run.truth[d], dates[i - 1] if i else None)
+                       for i, d in enumerate(dates)],
     }
     write_text_atomic(truth_path, json.dumps(doc, indent=2) + "\n")
     summary["truth"] = str(truth_path)
     if only is None or not (out_dir / "_book.json").exists():
-        write_record(out_dir, BookRecord(seed=seed, contracts=contracts, first=dates[0],
-                                         horizon=horizon))
+        write_record(out_dir, BookRecord(
+            seed=seed, contracts=contracts, first=dates[0], horizon=horizon,
+            shard_contracts=shard_contracts if len(plan) > 1 else None))
     summary["seconds"] = round(time.perf_counter() - started, 2)
     return summary
 
@@ -237,7 +321,7 @@ def _reload_database(out: Path, db: Any, truth_dir: Path | None) -> None:
         return
     generate_book(out, record.contracts, (last - record.first).days + 1, last, record.seed,
                   truth_dir=truth_dir, horizon=record.horizon, policy_admin_db=db,
-                  write_files=False)
+                  write_files=False, shard_contracts=record.shard_size)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -266,6 +350,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="libpq DSN of the policy-administration database: its rows go "
                              "there (tables replaced) instead of to landing files "
                              "(python -m transforms.sources.postgres_server start prints it)")
+    parser.add_argument("--shard-contracts", type=int, default=DEFAULT_SHARD_CONTRACTS,
+                        help="a larger book is built in shards of about this many contracts, "
+                             "one after the other, so that memory stays one shard's (default "
+                             f"{DEFAULT_SHARD_CONTRACTS:,}; --append-day takes the book's)")
     parser.add_argument("--last-date", action="store_true",
                         help="print the last delivery date in --out and exit")
     args = parser.parse_args(argv)
@@ -290,7 +378,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.if_missing and landing_book.has_deliveries(args.out):
             kept = landing_book.ensure_book(args.out, contracts=args.contracts, days=args.days,
                                             as_of=args.as_of, seed=args.seed,
-                                            truth_dir=args.truth_dir, policy_admin_db=db)
+                                            truth_dir=args.truth_dir, policy_admin_db=db,
+                                            shard_contracts=args.shard_contracts)
             if db is not None:
                 _reload_database(args.out, db, args.truth_dir)
                 kept += "; policy-admin database loaded with the same book"
@@ -300,8 +389,8 @@ def main(argv: list[str] | None = None) -> int:
             summary = generate_book(args.out, args.contracts, args.days, args.as_of, args.seed,
                                     force=args.force, truth_dir=args.truth_dir,
                                     horizon=args.as_of + timedelta(days=args.horizon_days),
-                                    policy_admin_db=db)
-    except (DeliveryExistsError, landing_book.LandingBookError) as exc:
+                                    policy_admin_db=db, shard_contracts=args.shard_contracts)
+    except (DeliveryExistsError, BookTooLargeError, landing_book.LandingBookError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     finally:

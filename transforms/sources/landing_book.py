@@ -4,7 +4,8 @@ Why: `make run` used to keep whatever deliveries were in `data/landing` (`--if-m
 `make run CONTRACTS=1000000` on a zone generated with 50,000 silently ran the old book, and the
 only way to get another day was to regenerate the whole book for a new as-of date. The
 generator now records the book's parameters in `<landing>/_book.json` (seed, contracts, first
-delivery date, horizon: the last day its history reaches), and:
+delivery date, horizon: the last day its history reaches; and, for a book built in more than
+one shard, the shard size it was built with, transforms/sources/shards.py), and:
 
 * `ensure_book` (make run's rerun) keeps the zone only when it is the book asked for, adds the
   days up to as_of that are missing (within the horizon), and otherwise refuses with what to do;
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from transforms.sources.deliveries import SYSTEMS
+from transforms.sources.shards import DEFAULT_SHARD_CONTRACTS, shard_count
 
 RECORD = "_book.json"
 
@@ -38,10 +40,27 @@ class BookRecord:
     contracts: int
     first: date  # the first delivery (the full extract)
     horizon: date  # the last day the book's history reaches
+    # The shard size of a book built in several shards; None for a book of one shard, which
+    # is every book recorded before shards existed (a record without it stays readable, and
+    # reproduces its book whatever the default shard size).
+    shard_contracts: int | None = None
+
+    @property
+    def shard_size(self) -> int:
+        """The shard size that rebuilds this book (its contracts: one shard, when unrecorded)."""
+        return self.shard_contracts or self.contracts
+
+    @property
+    def shards(self) -> int:
+        return shard_count(self.contracts, self.shard_size)
 
     def as_json(self) -> dict[str, Any]:
-        return {"seed": self.seed, "contracts": self.contracts, "first": self.first.isoformat(),
-                "horizon": self.horizon.isoformat()}
+        doc: dict[str, Any] = {"seed": self.seed, "contracts": self.contracts,
+                               "first": self.first.isoformat(),
+                               "horizon": self.horizon.isoformat()}
+        if self.shard_contracts is not None:
+            doc["shard_contracts"] = self.shard_contracts
+        return doc
 
 
 def write_record(landing: Path, record: BookRecord) -> None:
@@ -57,9 +76,11 @@ def read_record(landing: Path) -> BookRecord | None:
     if not path.is_file():
         return None
     doc = json.loads(path.read_text(encoding="utf-8"))
+    shard = doc.get("shard_contracts")
     return BookRecord(seed=int(doc["seed"]), contracts=int(doc["contracts"]),
                       first=date.fromisoformat(doc["first"]),
-                      horizon=date.fromisoformat(doc["horizon"]))
+                      horizon=date.fromisoformat(doc["horizon"]),
+                      shard_contracts=int(shard) if shard is not None else None)
 
 
 def delivery_dates_on_disk(landing: Path) -> list[date]:
@@ -112,19 +133,27 @@ def append_day(landing: Path, *, truth_dir: Path | None = None,
             "again with a later horizon (make run HORIZON_DAYS=...)")
     days = (day - record.first).days + 1
     return generate_book(landing, record.contracts, days, day, record.seed, truth_dir=truth_dir,
-                         horizon=record.horizon, only=day, policy_admin_db=policy_admin_db)
+                         horizon=record.horizon, only=day, policy_admin_db=policy_admin_db,
+                         shard_contracts=record.shard_size)
+
+
+def _described(contracts: int, seed: int, shards: int) -> str:
+    return f"CONTRACTS={contracts} SEED={seed}" + (f" in {shards} shards" if shards > 1 else "")
 
 
 def ensure_book(landing: Path, *, contracts: int, days: int, as_of: date, seed: int,
-                truth_dir: Path | None = None, policy_admin_db: Any | None = None) -> str:
+                truth_dir: Path | None = None, policy_admin_db: Any | None = None,
+                shard_contracts: int = DEFAULT_SHARD_CONTRACTS) -> str:
     """Keep the landing zone if it holds this book, adding missing days up to `as_of`;
-    raise LandingBookError (with what to do) for any other book. Returns what was done."""
+    raise LandingBookError (with what to do) for any other book. Returns what was done.
+    The same seed and contracts cut into another number of shards is another book."""
     landing = Path(landing)
     record = _record_or_refuse(landing)
     first = as_of - timedelta(days=days - 1)
-    asked = f"CONTRACTS={contracts} SEED={seed}"
-    held = f"CONTRACTS={record.contracts} SEED={record.seed}"
-    if (record.contracts, record.seed) != (contracts, seed):
+    shards = shard_count(contracts, shard_contracts)
+    asked = _described(contracts, seed, shards)
+    held = _described(record.contracts, record.seed, record.shards)
+    if (record.contracts, record.seed, record.shards) != (contracts, seed, shards):
         raise LandingBookError(
             f"{landing} holds another book ({held}, deliveries from {record.first}), not "
             f"{asked}: remove {landing} (make clean) to generate the new one, or run with {held}")

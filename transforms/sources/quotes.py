@@ -11,9 +11,10 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from transforms.sources.common import pick, prefixed, rng_for, sequential_ids, weighted_choice
+from transforms.sources.common import pick, prefixed, rng_for, weighted_choice
 from transforms.sources.contracts import Book, premium_cents, sample_days, start_day_weights
 from transforms.sources.people import Pools, make_people
+from transforms.sources.shards import QUOTE_NUMBERS, issue
 from transforms.sources.vehicles import draw_fuel, draw_models, make_vins, model_table
 
 QUOTE_HISTORY_DAYS = 4 * 365
@@ -102,6 +103,6 @@ def build_quotes(seed: int, book: Book, pools: Pools) -> pl.DataFrame:
     )
     order = np.lexsort((np.arange(n), day))
     numbers = np.empty(n, dtype=np.int64)
-    numbers[order] = sequential_ids(rng, n, 100_000_000 + int(rng.integers(0, 50_000_000)), 1.8)
+    numbers[order] = issue(rng, n, QUOTE_NUMBERS, book.shard)
     quotes = quotes.with_columns(quote_number=prefixed("Q", numbers, 9))
     return quotes.select(*_COLUMNS, "_day", "_prospect")
