@@ -357,6 +357,31 @@ def test_erasure_leaves_each_fingerprint_counted_as_the_kept_rows_count_it(world
     assert not differ, f"{len(differ)} fingerprints counted differently"  # counts, no hash
 
 
+def test_the_recount_deletes_through_a_semi_join() -> None:
+    """The plan DuckDB makes of remove_rows' delete: a semi join with the recounted
+    fingerprints, not a dependent subquery over every fingerprint of the delivery (which ran out
+    of memory at 3M contracts)."""
+    from transforms.ingest import fingerprints
+
+    con = duckdb.connect()
+    try:
+        con.execute("create schema gate_fingerprints")
+        columns = ", ".join(f"{c} uinteger" for c in fingerprints.FINGERPRINT)
+        con.execute(f"create table gate_fingerprints.t ({columns}, chars integer, "
+                    f"occurrences bigint, {fingerprints.DELIVERY_COLUMN} date, "
+                    f"{fingerprints.KEY_VERSION_COLUMN} varchar)")
+        words = ", ".join(fingerprints.FINGERPRINT)
+        con.execute(f"create temp table {fingerprints.LEFT} as select {words}, chars, "
+                    "occurrences from gate_fingerprints.t")
+        plan = "\n".join(str(r[-1]) for r in con.execute(
+            "explain " + fingerprints.recount_delete_sql("gate_fingerprints.t"),
+            [date(2026, 11, 24)]).fetchall())
+    finally:
+        con.close()
+    assert "SEMI" in plan, plan
+    assert "MARK" not in plan and "DEPENDENT" not in plan, plan
+
+
 def test_fingerprint_removal_declines_what_it_cannot_vouch_for(tmp_path: Path) -> None:
     """Subtraction is refused (nothing changed, the caller fingerprints the file again) for a
     table written before counts existed (upgraded: NULL counts), a delivery of another key
