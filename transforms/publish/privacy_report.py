@@ -20,6 +20,7 @@ from typing import Any
 
 import duckdb
 
+from transforms import settings
 from transforms.classification import Classification, Mart
 from transforms.classification import load as load_classification
 from transforms.publish import charts
@@ -71,6 +72,7 @@ def row_flow(warehouse: Path, published: dict[str, int]) -> dict[str, Any] | Non
     auditor follows from the deliveries to the publication. None when no audit is recorded."""
     con = duckdb.connect(str(warehouse))  # not read_only: dbt-duckdb may hold it in-process
     try:
+        settings.bound_duckdb(con)
         if not con.execute("select count(*) from information_schema.tables where table_schema"
                            " = 'audit' and table_name = 'deliveries'").fetchall()[0][0]:
             return None
