@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 import polars as pl
+import pyarrow as pa
 
 from expectations.disclosure import Risk, histogram
 from expectations.disclosure_rules import (
@@ -182,14 +183,25 @@ class _MartRead:
 
 
 def _batches(con: duckdb.DuckDBPyConnection, table: str, rows: int) -> Iterator[pl.DataFrame]:
-    """The table's rows, `rows` at a time (at least one frame, empty for an empty table)."""
+    """The table's rows, `rows` at a time (the last batch fewer; at least one frame, empty for
+    an empty table): Arrow batches as DuckDB streams them, gathered up to `rows`, so that the
+    number of parts is the one announced (ceil(rows in the table / rows))."""
     reader = con.sql(f"select * from {table}").to_arrow_reader(rows)
+    pending: list[pa.RecordBatch] = []
+    held = 0
     yielded = False
     for batch in reader:
-        if batch.num_rows or not yielded:
-            yielded = True
-            yield pl.from_arrow(batch)  # type: ignore[misc]
-    if not yielded:
+        while batch.num_rows:
+            take = batch.slice(0, rows - held)
+            pending.append(take)
+            held += take.num_rows
+            batch = batch.slice(take.num_rows)
+            if held == rows:
+                yield pl.from_arrow(pa.Table.from_batches(pending))  # type: ignore[misc]
+                pending, held, yielded = [], 0, True
+    if pending:
+        yield pl.from_arrow(pa.Table.from_batches(pending))  # type: ignore[misc]
+    elif not yielded:
         yield con.sql(f"select * from {table} limit 0").pl()
 
 
