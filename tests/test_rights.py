@@ -852,6 +852,9 @@ def test_only_duckdb_s_memory_limit_splits_a_batch() -> None:
     except duckdb.TransactionException as exc:
         masked = exc
     assert rights.out_of_memory(masked)  # its context is the out-of-memory error
+    assert rights.out_of_memory(duckdb.TransactionException(  # DuckDB's commit out of memory
+        "TransactionContext Error: Failed to commit: failed to pin block of size 256.0 KiB "
+        "(488.4 MiB/488.2 MiB used)"))
     assert not rights.out_of_memory(duckdb.TransactionException("conflict"))
     assert not rights.out_of_memory(OSError("disk full"))
 

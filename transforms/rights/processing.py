@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from collections import Counter
 from collections.abc import Iterable
@@ -427,14 +428,23 @@ def apply_erasures(ctx: Context, report: ProcessReport) -> None:
             report.rows_erased += rows
 
 
+_MEMORY_MESSAGE = re.compile(r"out of memory|failed to pin block|could not allocate",
+                             re.IGNORECASE)
+
+
 def out_of_memory(exc: BaseException) -> bool:
     """Whether DuckDB's memory limit caused `exc`: an OutOfMemoryException, raised or behind
     what it set off (a statement after it in the aborted transaction fails with a
-    TransactionException whose context is the OutOfMemoryException)."""
+    TransactionException whose context is the OutOfMemoryException), or a commit that could not
+    get its memory, which DuckDB raises as a TransactionException ('Failed to commit: failed to
+    pin block of size ...'; at 10M contracts the halves of a batch failed so). The message is
+    read here only, never logged: DuckDB's memory messages name sizes, not data."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         if isinstance(current, duckdb.OutOfMemoryException):
+            return True
+        if isinstance(current, duckdb.Error) and _MEMORY_MESSAGE.search(str(current)):
             return True
         seen.add(id(current))
         current = current.__cause__ or current.__context__
