@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 
 import polars as pl
 
+from transforms.checksums import quote_identifier
+
 
 @dataclass(frozen=True)
 class Risk:
@@ -125,10 +127,6 @@ def row_level_risk(frame: pl.DataFrame, *, table: str, unit: str, unit_key: str,
                            k=k, max_unique_share=max_unique_share)
 
 
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def class_sizes_sql(table: str, *, unit_key: str, quasi_identifiers: Sequence[str],
                     order_by: Sequence[str] = ()) -> str:
     """The SQL of `class_sizes(unit_signatures(...))` on a DuckDB table (one row per class, its
@@ -136,9 +134,9 @@ def class_sizes_sql(table: str, *, unit_key: str, quasi_identifiers: Sequence[st
     memory limit. Same rule as `unit_signatures`: a unit's first row by `order_by`, nulls last
     (ties broken by the quasi-identifiers, where polars' stable sort keeps table order: equal
     figures whenever tied rows agree on them). `table` is a quoted, trusted name."""
-    qis = [_quoted(c) for c in quasi_identifiers]
-    key = _quoted(unit_key)
-    order = ", ".join([*(f"{_quoted(c)} asc nulls last" for c in order_by),
+    qis = [quote_identifier(c) for c in quasi_identifiers]
+    key = quote_identifier(unit_key)
+    order = ", ".join([*(f"{quote_identifier(c)} asc nulls last" for c in order_by),
                        *(f"{q} asc nulls last" for q in qis)]) or key
     first = (f"select {', '.join(qis) or '1 as one'} from (select *, row_number() over "
              f"(partition by {key} order by {order}) as _rank from {table}) where _rank = 1")

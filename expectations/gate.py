@@ -42,8 +42,10 @@ from expectations.scan import (
     scan_counts,
 )
 from transforms import settings
+from transforms.checksums import quote_identifier
 from transforms.classification import Classification, Mart
 from transforms.classification import load as load_classification
+from transforms.ingest.load import table_exists
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -158,14 +160,7 @@ def _hand_to_pandas(frame: pl.DataFrame) -> pd.DataFrame:
 
 def _quoted_table(name: str) -> str:
     schema, table = name.split(".", 1)
-    return f'"{schema}"."{table}"'
-
-
-def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    schema, table = name.split(".", 1)
-    found = con.execute("select count(*) from information_schema.tables where table_schema = ? "
-                        "and table_name = ?", [schema, table]).fetchall()
-    return bool(found[0][0])
+    return f"{quote_identifier(schema)}.{quote_identifier(table)}"
 
 
 @dataclass
@@ -217,7 +212,7 @@ def _read_mart(project: GxProject, mart: Mart, con: duckdb.DuckDBPyConnection, *
     from expectations import gx_project, suites
 
     table = _quoted_table(mart.name)
-    if not _exists(con, mart.name):
+    if not table_exists(con, *mart.name.split(".", 1)):
         return None
     total = int(con.execute(f"select count(*) from {table}").fetchall()[0][0])
     parts = max(1, -(-total // batch_rows))
@@ -295,7 +290,7 @@ def _check_mart(
         ledger_name = mart.disclosure.ledger if mart.disclosure else None
         ledger = None
         if read is not None and read.risk is not None and ledger_name \
-                and _exists(con, ledger_name):
+                and table_exists(con, *ledger_name.split(".", 1)):
             ledger = con.sql(f"select * from {_quoted_table(ledger_name)}").pl()
     finally:
         con.close()

@@ -27,7 +27,8 @@ def bytes_sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _quote(name: str) -> str:
+def quote_identifier(name: str) -> str:
+    """A SQL identifier, double-quoted (inner quotes doubled)."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -47,7 +48,7 @@ def table_parts(con: duckdb.DuckDBPyConnection, table_type: str = "BASE TABLE"
             [schema, table]).fetchall()
         rows, row_hash = con.execute(
             f"select count(*), coalesce(sum(hash(t)), 0)::varchar "
-            f"from {_quote(schema)}.{_quote(table)} t").fetchall()[0]
+            f"from {quote_identifier(schema)}.{quote_identifier(table)} t").fetchall()[0]
         described = json.dumps([columns, rows, row_hash]).encode()
         parts[f"table:{schema}.{table}"] = bytes_sha256(described)
     return parts

@@ -72,7 +72,8 @@ def ensure_audit(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(ddl)
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Whether `schema.table` exists (the ingest's audit tables, the gate's marts)."""
     row = con.execute(
         "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
         [schema, table],
@@ -160,7 +161,7 @@ class DeliveryWriter:
     def _prepare(self, table: str, frame: pl.DataFrame) -> None:
         schema, name = table.split(".", 1)
         self.con.execute(f"create schema if not exists {schema}")
-        if not _table_exists(self.con, schema, name):
+        if not table_exists(self.con, schema, name):
             self.con.register("_incoming", frame.head(0).to_arrow())
             try:
                 self.con.execute(f"create table {table} as select * from _incoming")
