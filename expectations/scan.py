@@ -161,7 +161,7 @@ class Observed:
     with their row counts, the adjacent text pairs, the integer digits of numbers, and the rows
     holding another domain's pseudonym. Observed batch by batch (`observe`) and summed
     (`combine`), so the gate reads a mart of any size in bounded memory; the detection and the
-    known-value join then run once on the distinct values (`count`).
+    known-value join then run once on the distinct values (`scan_counts`).
 
     Well-formed pseudonyms and key versions are dropped as they are observed (they are exempt
     from the pattern and known-value scans, see `scan_table`): they are most of a row-level
@@ -176,14 +176,6 @@ class Observed:
     foreign: dict[str, int] | None  # column -> rows holding a foreign pseudonym; None: not run
 
 
-def _formatted(mart: Mart) -> list[str]:
-    """The columns held to a format by the suite (pseudonyms, the key version): exempt from the
-    scans for their well-formed values."""
-    pseudonyms = [c.name for c in mart.columns if c.cls == "pseudonym"]
-    return [*pseudonyms, KEY_VERSION_COLUMN] if KEY_VERSION_COLUMN in mart.column_names \
-        else pseudonyms
-
-
 def observe(frame: pl.DataFrame, mart: Mart, *, foreign: PseudonymMatcher | None) -> Observed:
     """One batch of a mart's rows, observed for the scans (see Observed)."""
     columns = string_columns(frame)
@@ -194,10 +186,11 @@ def observe(frame: pl.DataFrame, mart: Mart, *, foreign: PseudonymMatcher | None
         hits = values.filter(foreign.matches(values["v"])).group_by("col").agg(pl.col("n").sum())
         counted = {c: 0 for c in columns} | {str(c): int(n) for c, n in hits.iter_rows()}
     exempt = pl.col("col").is_in(pseudonyms) & pl.col("v").str.contains(PSEUDONYM_REGEX)
+    formatted = list(pseudonyms)  # held to a format by the suite: exempt when well-formed
     if KEY_VERSION_COLUMN in mart.column_names:
+        formatted.append(KEY_VERSION_COLUMN)
         exempt = exempt | ((pl.col("col") == KEY_VERSION_COLUMN)
                            & pl.col("v").str.contains(KEY_VERSION_REGEX))
-    formatted = _formatted(mart)
     numeric = [n for n, t in frame.schema.items() if t.is_numeric()]
     return Observed(columns=columns, numeric=numeric, values=values.filter(~exempt),
                     split=_split_texts(frame, [c for c in columns if c not in formatted]),
@@ -250,11 +243,11 @@ def scan_table(
     classification closes against their allowed values.
     """
     return scan_counts(observe(frame, mart, foreign=foreign), mart, known=known,
-                 classification=classification)
+                       classification=classification)
 
 
 def scan_counts(observed: Observed, mart: Mart, *, known: KnownValues | None,
-          classification: Classification | None = None) -> list[ScanCount]:
+                classification: Classification | None = None) -> list[ScanCount]:
     """The scans' counts from a mart's observations (scan_table, or the gate's batches)."""
     classification = classification or load_classification()
     columns = observed.columns
