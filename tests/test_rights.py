@@ -720,6 +720,23 @@ def _held(book: Book, raw: bool = True) -> dict[str, int]:
     return out
 
 
+def _erase_two_subjects(world: dict, book: Book, day: date, first_id: int) -> tuple[str, str]:
+    """Deliver and ingest three erasure requests of `day` (ids DSR-<first_id> onwards): subject
+    A by customer number, subject O by customer number, then A again by contract number.
+    Returns A's and O's customer numbers."""
+    a, o = world["subjects"]["A"], world["subjects"]["O"]
+    received = day.isoformat()
+    write_dpo(book.landing, day, [
+        {"request_id": f"DSR-{first_id}", "request_type": "erasure", "received_date": received,
+         "customer_number": a},
+        {"request_id": f"DSR-{first_id + 1}", "request_type": "erasure",
+         "received_date": received, "customer_number": o},
+        {"request_id": f"DSR-{first_id + 2}", "request_type": "erasure",
+         "received_date": received, "contract_number": world["people"]["A"]["contract_number"]}])
+    book.ingest()
+    return a, o
+
+
 def test_erasures_of_one_run_are_one_batch_with_counts_per_request(world: dict, tmp_path: Path
                                                                    ) -> None:
     """Two subjects erased in one run, and a third request about the first subject: every row
@@ -728,15 +745,7 @@ def test_erasures_of_one_run_are_one_batch_with_counts_per_request(world: dict, 
     parsed) changes nothing and records every request `failed`; the next run applies it."""
     book = _copy_of(world, tmp_path)
     day = date(2026, 11, 29)
-    a, o = world["subjects"]["A"], world["subjects"]["O"]
-    write_dpo(book.landing, day, [
-        {"request_id": "DSR-990031", "request_type": "erasure", "received_date": "2026-11-29",
-         "customer_number": a},
-        {"request_id": "DSR-990032", "request_type": "erasure", "received_date": "2026-11-29",
-         "customer_number": o},
-        {"request_id": "DSR-990033", "request_type": "erasure", "received_date": "2026-11-29",
-         "contract_number": world["people"]["A"]["contract_number"]}])
-    book.ingest()
+    a, o = _erase_two_subjects(world, book, day, 990031)
     # no suppression yet: the run's first raw-zone pass is the batch's own (not the sweep's)
     con = duckdb.connect(str(book.warehouse))
     con.execute("delete from rights.erasure_suppression")
@@ -809,15 +818,7 @@ def test_a_batch_beyond_duckdb_s_memory_is_applied_in_halves(world: dict, tmp_pa
 
     book = _copy_of(world, tmp_path)
     day = date(2026, 11, 29)
-    a, o = world["subjects"]["A"], world["subjects"]["O"]
-    write_dpo(book.landing, day, [
-        {"request_id": "DSR-990041", "request_type": "erasure", "received_date": "2026-11-29",
-         "customer_number": a},
-        {"request_id": "DSR-990042", "request_type": "erasure", "received_date": "2026-11-29",
-         "customer_number": o},
-        {"request_id": "DSR-990043", "request_type": "erasure", "received_date": "2026-11-29",
-         "contract_number": world["people"]["A"]["contract_number"]}])
-    book.ingest()
+    a, o = _erase_two_subjects(world, book, day, 990041)
     sizes: list[int] = []
     real = erasure.delete_warehouse_rows
 
