@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("shared", ("transforms", "transforms.classification", "transforms.settings",
                 "transforms.checksums", "transforms.files", "transforms.transaction",
-                "transforms.compaction", "transforms.progress", "transforms.engines")),
+                "transforms.compaction", "transforms.progress", "transforms.frames",
+                "transforms.engines")),
     ("landing", ("transforms.landing",)),  # the delivery contract the source systems fulfil
     ("sources", ("transforms.sources",)),
     ("privacy", ("transforms.privacy",)),

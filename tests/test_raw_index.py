@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 
 from transforms.classification import load
+from transforms.frames import buffer_bytes, owned
 from transforms.rights.subject_resolution import (
     GivenIdentifiers,
     MalformedIdentifiers,
@@ -85,6 +86,8 @@ def test_one_subjects_index_holds_only_rows_linked_to_it(zone: dict) -> None:
         linked = pl.any_horizontal([pl.col(k).is_in(sorted(values[k])) for k in frame.columns
                                     if k in values and values[k]] or [pl.lit(False)])
         assert frame.filter(~linked.fill_null(False)).is_empty()
+        # and holds their own bytes, not the batches they were read in (transforms/frames.py)
+        assert buffer_bytes(frame) <= buffer_bytes(owned(frame))
 
 
 def test_unreadable_raw_file_is_skipped_and_counted(zone: dict, tmp_path: Path) -> None:

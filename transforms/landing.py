@@ -39,6 +39,7 @@ import pyarrow.parquet as pq
 
 from transforms.checksums import file_sha256
 from transforms.classification import Classification, Entity
+from transforms.frames import owned
 
 MANIFEST = "_manifest.json"  # written last by the source system: the delivery is complete
 TMP_SUFFIX = ".rights-tmp"
@@ -351,8 +352,8 @@ def _plan_csv(path: Path, entity: Entity, matcher: Matcher) -> PlannedFile | Non
             gone.append(mask)
             for owner, count in per_owner.items():
                 owners[owner] = owners.get(owner, 0) + count
-            if mask.any():
-                removed.append(batch.filter(mask))
+            if mask.any():  # owned: the removed rows alone, not the batch behind them
+                removed.append(owned(batch.filter(mask)))
     except (pl.exceptions.PolarsError, OSError):
         raise RawRewriteError(
             f"{entity.system}/{entity.name}: a landing file cannot be parsed") from None

@@ -33,6 +33,7 @@ import duckdb
 import polars as pl
 
 from transforms.classification import Classification, Entity
+from transforms.frames import owned
 from transforms.landing import RawRewriteError, raw_files, read_raw_csv_batches
 from transforms.privacy.identifiers import (
     UNIT_SEPARATOR,
@@ -206,7 +207,8 @@ def _read_identity(where: str, entity: Entity, path: Path, *, hashed: bool = Fal
             ident = batch.select([e.alias(k) for k, e in exprs.items()])
             if rows is not None and exprs:
                 at = rows.filter(rows.is_between(offset, offset + batch.height - 1)) - offset
-                ident = ident[at.cast(pl.Int64).to_list()]
+                # owned: the linked rows alone, not the whole batch's identifiers behind them
+                ident = owned(ident[at.cast(pl.Int64).to_list()])
             offset += batch.height
             parts.append(_hashed(ident, ident.columns) if hashed else ident)
     except (pl.exceptions.PolarsError, OSError, RawRewriteError):
